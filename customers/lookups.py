@@ -1,0 +1,187 @@
+"""The lookup workflow: the only way to customer data.
+
+``look_up_customer`` validates, checks the role, applies the per-user rate limit,
+uses the short cache, asks Solar Proof, writes exactly one audit row, and only then
+returns the customer. If the audit row cannot be written, nobody sees the customer.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
+from django.utils import timezone
+
+from customers import sandbox, solarproof
+from customers.models import Channel, LookupEvent, Outcome
+from customers.ratelimit import hit_rate_limit
+
+logger = logging.getLogger(__name__)
+
+PERMISSION = "customers.look_up_customer"
+MAX_PROJECT_ID = 2**32 - 1
+
+_OUTCOMES: dict[type[solarproof.SolarProofError], Outcome] = {
+    solarproof.InvalidApiKey: Outcome.API_KEY_INVALID,
+    solarproof.InvalidParameters: Outcome.INVALID_PARAMETERS,
+    solarproof.ProjectNotFound: Outcome.PROJECT_NOT_FOUND,
+    solarproof.NoCustomerAssigned: Outcome.NO_CUSTOMER,
+    solarproof.NotAuthorised: Outcome.NOT_AUTHORISED,
+    solarproof.UpstreamUnavailable: Outcome.UPSTREAM_UNAVAILABLE,
+}
+
+
+class InvalidProjectId(ValueError):
+    pass
+
+
+class NotPermitted(PermissionDenied):
+    pass
+
+
+class AuditUnavailable(Exception):
+    """The audit row could not be written, so the lookup's answer is withheld."""
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    project_id: int
+    outcome: Outcome
+    customer: solarproof.Customer | None = None
+    message: str = ""
+    cache_hit: bool = False
+    fetched_at: datetime | None = None
+    event: LookupEvent | None = field(default=None, compare=False)
+
+    @property
+    def found(self) -> bool:
+        return self.outcome == Outcome.FOUND
+
+
+def validate_project_id(project_id: object) -> int:
+    if isinstance(project_id, bool) or not isinstance(project_id, int) or not 1 <= project_id <= MAX_PROJECT_ID:
+        raise InvalidProjectId(f"A project ID is a whole number from 1 to {MAX_PROJECT_ID}.")
+    return project_id
+
+
+def look_up_customer(
+    *,
+    user: Any,
+    project_id: int,
+    channel: Channel = Channel.WEB,
+    ip: str | None = None,
+    user_agent: str = "",
+    request_id: str = "",
+    refresh: bool = False,
+) -> LookupResult:
+    validate_project_id(project_id)
+    started = time.monotonic()
+    audit = functools.partial(
+        _record, user=user, project_id=project_id, channel=channel, ip=ip,
+        user_agent=user_agent, request_id=request_id, started=started,
+    )
+    if not user.has_perm(PERMISSION):
+        audit(LookupResult(project_id, Outcome.NOT_AUTHORISED))
+        raise NotPermitted("Your account has no role that may look up customers.")
+
+    limit, window = settings.LOOKUP_RATE_LIMIT
+    if hit_rate_limit(key=f"lookup:user:{user.pk}", limit=limit, window_seconds=window):
+        result = LookupResult(
+            project_id,
+            Outcome.RATE_LIMITED,
+            message=f"You have made more than {limit} lookups in {_describe_window(window)}. "
+            "Wait a moment, then try again.",
+        )
+    else:
+        result = _fetch(project_id, refresh=refresh)
+    event = audit(result)
+    return LookupResult(**{**result.__dict__, "event": event})
+
+
+def _fetch(project_id: int, *, refresh: bool) -> LookupResult:
+    cached = None if refresh else _cache_get(project_id)
+    if cached is not None:
+        customer, fetched_at = cached
+        return LookupResult(project_id, Outcome.FOUND, customer, cache_hit=True, fetched_at=fetched_at)
+    try:
+        customer = solarproof_client().get_customer_of_project(project_id)
+    except solarproof.SolarProofError as exc:
+        outcome = _OUTCOMES.get(type(exc), Outcome.UPSTREAM_ERROR)
+        log = logger.error if outcome == Outcome.API_KEY_INVALID else logger.warning
+        log("Solar Proof lookup failed: project=%s outcome=%s detail=%s", project_id, outcome, exc.detail)
+        return LookupResult(project_id, outcome, message=str(exc))
+    fetched_at = timezone.now()
+    _cache_set(project_id, (customer, fetched_at))
+    return LookupResult(project_id, Outcome.FOUND, customer, fetched_at=fetched_at)
+
+
+def _record(result: LookupResult, *, started: float, **fields: Any) -> LookupEvent:
+    duration_ms = round((time.monotonic() - started) * 1000)
+    try:
+        event = LookupEvent.objects.record(
+            outcome=result.outcome,
+            customer_id=result.customer.customer_id if result.customer else None,
+            duration_ms=duration_ms,
+            cache_hit=result.cache_hit,
+            **fields,
+        )
+    except DatabaseError:
+        logger.exception("Audit write failed; withholding the lookup of project=%s", fields["project_id"])
+        raise AuditUnavailable("The lookup could not be recorded, so it is not shown.") from None
+    logger.info(
+        "lookup project=%s outcome=%s channel=%s cache_hit=%s duration_ms=%s",
+        fields["project_id"], result.outcome, fields["channel"], result.cache_hit, duration_ms,
+    )
+    return event
+
+
+def _cache_key(project_id: int) -> str:
+    return f"customer:v1:{project_id}"
+
+
+def _cache_get(project_id: int) -> tuple[solarproof.Customer, datetime] | None:
+    if not settings.LOOKUP_CACHE_SECONDS:
+        return None
+    try:
+        return cache.get(_cache_key(project_id))
+    except Exception:  # a cache outage must not stop lookups
+        logger.warning("Lookup cache unavailable; asking Solar Proof directly", exc_info=True)
+        return None
+
+
+def _cache_set(project_id: int, value: tuple[solarproof.Customer, datetime]) -> None:
+    if not settings.LOOKUP_CACHE_SECONDS:
+        return
+    try:
+        cache.set(_cache_key(project_id), value, timeout=settings.LOOKUP_CACHE_SECONDS)
+    except Exception:
+        logger.warning("Lookup cache unavailable; result not cached", exc_info=True)
+
+
+def _describe_window(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"a {unit}" if count == 1 else f"{count} {unit}s"
+    return f"{seconds} seconds"
+
+
+def solarproof_client() -> solarproof.SolarProofClient:
+    """The process's client for the configured upstream: Solar Proof, or in demo mode
+    the sandbox started inside this process."""
+    if settings.SOLARPROOF_DEMO:
+        return _client(sandbox.demo_sandbox().url, sandbox.DEMO_API_KEY, settings.SOLARPROOF_TIMEOUT)
+    return _client(settings.SOLARPROOF_API_URL, settings.SOLARPROOF_API_KEY, settings.SOLARPROOF_TIMEOUT)
+
+
+@functools.lru_cache(maxsize=4)
+def _client(base_url: str, api_key: str, timeout: float) -> solarproof.SolarProofClient:
+    return solarproof.SolarProofClient(base_url=base_url, api_key=api_key, timeout=timeout)

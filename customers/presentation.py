@@ -1,0 +1,130 @@
+"""Turn a ``Customer`` into what the cards show.
+
+Every value from Solar Proof is untrusted. Text is left to the template's escaping;
+a value only becomes part of an ``href`` after it has been validated and rebuilt from
+its parsed form (a phone from its digits, an email from the validator's normal form,
+an address URL-encoded into a fixed https URL).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from phonenumbers import PhoneNumberFormat, PhoneNumberType, shortnumberinfo
+from stdnum.au import abn as abn_number
+
+from customers.solarproof import Customer
+
+REGION = "AU"
+# Digits and the punctuation people type in phone numbers; anything else (letters,
+# quotes, markup) means the value is not a phone number, whatever a lenient parser says.
+_PHONE_CHARS = re.compile(r"\+?[\d\s().\-/]{3,30}")
+_MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+@dataclass(frozen=True)
+class Phone:
+    display: str
+    tel_href: str | None = None
+    is_mobile: bool = False
+
+    @property
+    def sms_href(self) -> str | None:
+        return f"sms:{self.tel_href.removeprefix('tel:')}" if self.tel_href and self.is_mobile else None
+
+
+@dataclass(frozen=True)
+class Email:
+    display: str
+    mailto_href: str | None = None
+
+
+@dataclass(frozen=True)
+class Abn:
+    display: str
+    valid: bool
+
+
+@dataclass(frozen=True)
+class CustomerCard:
+    customer: Customer
+    phone1: Phone | None
+    phone2: Phone | None
+    company_phone: Phone | None
+    email: Email | None
+    abn: Abn | None
+    maps_href: str | None
+
+    @property
+    def gst_registered(self) -> str:
+        return {True: "Yes", False: "No", None: ""}[self.customer.gst_registered]
+
+
+def customer_card(customer: Customer) -> CustomerCard:
+    return CustomerCard(
+        customer=customer,
+        phone1=phone(customer.phone1),
+        phone2=phone(customer.phone2),
+        company_phone=phone(customer.company_phone),
+        email=email(customer.email),
+        abn=abn(customer.abn),
+        maps_href=maps_url(customer.site_address),
+    )
+
+
+def phone(raw: str) -> Phone | None:
+    """A phone number as Australians read it, linked only if it can really be dialled."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not _PHONE_CHARS.fullmatch(raw) or shortnumberinfo.is_emergency_number(raw, REGION):
+        return Phone(display=raw)
+    try:
+        number = phonenumbers.parse(raw, REGION)
+    except phonenumbers.NumberParseException:
+        return Phone(display=raw)
+    if not phonenumbers.is_valid_number(number):
+        return Phone(display=raw)
+    domestic = phonenumbers.region_code_for_number(number) == REGION
+    display = phonenumbers.format_number(
+        number, PhoneNumberFormat.NATIONAL if domestic else PhoneNumberFormat.INTERNATIONAL
+    )
+    if phonenumbers.can_be_internationally_dialled(number):
+        href = f"tel:{phonenumbers.format_number(number, PhoneNumberFormat.E164)}"
+    else:
+        # 13, 1300 and 1800 numbers only exist inside Australia: dial them as written.
+        href = f"tel:{phonenumbers.national_significant_number(number)}"
+    return Phone(display=display, tel_href=href, is_mobile=phonenumbers.number_type(number) in _MOBILE_TYPES)
+
+
+def email(raw: str) -> Email | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        address = validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError:
+        return Email(display=raw)
+    # The local part may legally hold ?, & and =, which would add headers to a mailto.
+    return Email(display=address, mailto_href=f"mailto:{quote(address, safe='@')}")
+
+
+def abn(raw: str) -> Abn | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    if abn_number.is_valid(raw):
+        return Abn(display=abn_number.format(raw), valid=True)
+    return Abn(display=raw, valid=False)
+
+
+def maps_url(address: str) -> str | None:
+    """A universal Google Maps search URL: the app on Android and iOS, the site on a desk."""
+    address = address.strip()
+    if not address:
+        return None
+    return "https://www.google.com/maps/search/?" + urlencode({"api": "1", "query": address})

@@ -1,0 +1,348 @@
+"""The Solar Proof API client: the only code in the portal that speaks to Solar Proof.
+
+It knows HTTP and the contract in ``get-customer-of-project.txt``, nothing of Django
+requests or users. It returns our own ``Customer`` or raises a ``SolarProofError``
+whose message is safe to show staff. The API key travels in the query string, so it
+is scrubbed from everything this module lets out: exceptions (raised ``from None``),
+and urllib3's own log records.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+ACTION = "getcustomerofproject"
+MAX_BODY_BYTES = 256 * 1024
+# Longest single field we keep: a note or address longer than this is not a note.
+MAX_FIELD_CHARS = 2000
+_CHUNK = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A Solar Proof customer in our own spelling. Strings are never None: empty means
+    the field was missing, null or blank upstream. Nothing here is validated for
+    display: that is the presentation layer's job."""
+
+    customer_id: int
+    first_name: str = ""
+    surname: str = ""
+    phone1: str = ""
+    phone2: str = ""
+    email: str = ""
+    company_name: str = ""
+    company_phone: str = ""
+    abn: str = ""
+    gst_registered: bool | None = None
+    site_address: str = ""
+    note: str = ""
+    contact_time: str = ""
+    uid: str = ""
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.surname) if part)
+
+
+class SolarProofError(Exception):
+    """Solar Proof did not give us a customer. ``str()`` is safe to show staff."""
+
+    message = "Solar Proof could not answer this request."
+
+    def __init__(self, detail: str = "") -> None:
+        # ``detail`` is for logs and tests: our own words, never upstream text or URLs.
+        self.detail = detail
+        super().__init__(self.message)
+
+
+class InvalidApiKey(SolarProofError):
+    message = "Solar Proof refused the portal's API key. Tell an administrator."
+
+
+class InvalidParameters(SolarProofError):
+    message = "Solar Proof said the request was incomplete. Tell an administrator."
+
+
+class ProjectNotFound(SolarProofError):
+    message = "Solar Proof has no project with that ID. Check the number and try again."
+
+
+class NoCustomerAssigned(SolarProofError):
+    message = "That project exists, but no customer is assigned to it yet."
+
+
+class NotAuthorised(SolarProofError):
+    message = "Solar Proof does not allow the portal to see this project."
+
+
+class UpstreamError(SolarProofError):
+    """Solar Proof answered, but with something we cannot use (or an error it would not name)."""
+
+    message = "Solar Proof gave an answer the portal could not read. Try again in a minute."
+
+
+class UpstreamUnavailable(SolarProofError):
+    message = "Solar Proof did not answer. Try again in a minute."
+
+
+# Current codes from the contract, and the spellings of Solar Proof's older docs.
+ERROR_CODES: dict[str, type[SolarProofError]] = {
+    "INVALID_API_KEY": InvalidApiKey,
+    "API_KEY_INVALID": InvalidApiKey,
+    "INVALID_PARAMETERS": InvalidParameters,
+    "PROJECT_NOT_FOUND": ProjectNotFound,
+    "NOT_FOUND": ProjectNotFound,
+    "NO_CUSTOMER_ASSIGNED": NoCustomerAssigned,
+    "UNAUTHORISED": NotAuthorised,
+    "UNAUTHORIZED": NotAuthorised,
+    "UNKNOWN": UpstreamError,
+}
+
+
+class _RedactingFilter(logging.Filter):
+    """urllib3 puts the full URL, query string and all, into its retry warnings and
+    debug lines. Rewrite those records before any handler sees them."""
+
+    _api_key_param = re.compile(r"(api_key=)[^&\s'\"]*", re.IGNORECASE)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add_secret(self, secret: str) -> None:
+        if secret:
+            with self._lock:
+                self._secrets.add(secret)
+
+    def redact(self, text: str) -> str:
+        text = self._api_key_param.sub(r"\1[redacted]", text)
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_redactor = _RedactingFilter()
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection", "requests"):
+    logging.getLogger(_name).addFilter(_redactor)
+
+
+def redact(text: str) -> str:
+    """Remove any API key from ``text``; for anything that might quote a URL."""
+    return _redactor.redact(text)
+
+
+def _new_session(retries: int) -> requests.Session:
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        # A read that timed out has already cost the whole read budget: do not repeat it.
+        read=0,
+        status=retries,
+        other=0,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=frozenset({"GET"}),
+        backoff_factor=0.2,
+        backoff_max=1.0,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=32)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers.update({"Accept": "application/json", "User-Agent": "solarproof-staff-portal/1"})
+    return session
+
+
+class SolarProofClient:
+    """One per process: it holds a pooled, keep-alive ``requests.Session``.
+
+    ``timeout`` is the budget for a whole call, retries and body included, so that a
+    hung or dribbling upstream cannot hold a worker much longer than that.
+    """
+
+    def __init__(self, *, base_url: str, api_key: str, timeout: float = 8.0, retries: int = 2) -> None:
+        self.base_url = base_url
+        self._api_key = api_key
+        self.timeout = timeout
+        _redactor.add_secret(api_key)
+        self._session = _new_session(retries)
+        # Connection attempts are fast or hopeless; keep most of the budget for the answer.
+        self._connect_timeout = min(3.0, timeout / 4)
+        self._read_timeout = max(timeout - self._connect_timeout, 0.1)
+
+    def __repr__(self) -> str:
+        return f"SolarProofClient(base_url={self.base_url!r})"
+
+    def get_customer_of_project(self, project_id: int) -> Customer:
+        deadline = time.monotonic() + self.timeout
+        params = {"action": ACTION, "project_id": str(project_id), "api_key": self._api_key}
+        try:
+            response = self._session.get(
+                self.base_url,
+                params=params,
+                timeout=(self._connect_timeout, self._read_timeout),
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise UpstreamUnavailable("timed out") from None
+        except requests.ConnectionError:
+            raise UpstreamUnavailable("could not connect") from None
+        except requests.RequestException as exc:
+            raise UpstreamUnavailable(f"request failed: {type(exc).__name__}") from None
+        with response:
+            body = self._read_body(response, deadline)
+        return _interpret(response.status_code, body)
+
+    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise UpstreamError("body too large (declared)")
+        body = bytearray()
+        try:
+            while True:
+                # read1 returns what has arrived, so a slow drip is measured against
+                # the deadline rather than waiting to fill a whole chunk.
+                chunk = response.raw.read1(_CHUNK, decode_content=True)
+                if not chunk:
+                    return bytes(body)
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise UpstreamError("body too large")
+                if time.monotonic() > deadline:
+                    raise UpstreamUnavailable("answer too slow")
+        except SolarProofError:
+            raise
+        except Exception as exc:  # urllib3 and socket errors while reading the body
+            name = type(exc).__name__
+            if "Timeout" in name or isinstance(exc, TimeoutError):
+                raise UpstreamUnavailable("timed out reading the answer") from None
+            raise UpstreamUnavailable(f"connection broke reading the answer: {name}") from None
+
+
+def _interpret(status: int, body: bytes) -> Customer:
+    """Decide from the body, not the status: Solar Proof has sent errors with 200 and
+    customers with odd content types."""
+    data = _json_object(body)
+    if data is None:
+        if status in (502, 503, 504):
+            raise UpstreamUnavailable(f"HTTP {status} without a JSON body")
+        raise UpstreamError(f"HTTP {status} without a usable JSON body")
+
+    fields = _lower_keys(data)
+    if "customer" in fields:
+        customer = fields["customer"]
+        if isinstance(customer, dict) and customer:
+            return _customer(customer)
+        if customer in (None, "", [], {}, False):
+            raise NoCustomerAssigned("customer field empty")
+        raise UpstreamError("customer field is not an object")
+
+    code = fields.get("code", fields.get("error"))
+    if isinstance(code, str) and code.strip():
+        error = ERROR_CODES.get(code.strip().upper())
+        if error is None:
+            raise UpstreamError("unknown error code")
+        raise error(f"code {code.strip().upper()}")
+    if status in (502, 503, 504):
+        raise UpstreamUnavailable(f"HTTP {status}")
+    raise UpstreamError(f"HTTP {status}, neither a customer nor an error code")
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        # PHP endpoints are known to prepend a byte-order mark.
+        data = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _lower_keys(data: dict[str, Any]) -> dict[str, Any]:
+    return {str(key).lower(): value for key, value in data.items()}
+
+
+def _customer(raw: dict[str, Any]) -> Customer:
+    fields = _lower_keys(raw)
+    customer_id = _integer(fields.get("customerid"))
+    if customer_id is None or customer_id < 0:
+        raise UpstreamError("customer without a usable customerID")
+    return Customer(
+        customer_id=customer_id,
+        first_name=_text(fields.get("firstname")),
+        surname=_text(fields.get("surname")),
+        phone1=_text(fields.get("phone1")),
+        phone2=_text(fields.get("phone2")),
+        email=_text(fields.get("email")),
+        company_name=_text(fields.get("companyname")),
+        company_phone=_text(fields.get("companyphone")),
+        abn=_text(fields.get("customerabn")),
+        gst_registered=_flag(fields.get("gstregistered")),
+        site_address=_text(fields.get("siteaddress")),
+        note=_text(fields.get("note"), keep_lines=True),
+        contact_time=_text(fields.get("contacttime")),
+        uid=_text(fields.get("uid")),
+    )
+
+
+def _integer(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{1,18}\s*", value):
+        return int(value)
+    return None
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _text(value: object, *, keep_lines: bool = False) -> str:
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        return ""
+    value = _CONTROL.sub("", value).replace("\r\n", "\n").replace("\r", "\n")
+    if not keep_lines:
+        value = " ".join(value.split())
+    return value.strip()[:MAX_FIELD_CHARS]
+
+
+def _flag(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        normal = value.strip().lower()
+        if normal in {"1", "true", "yes", "y"}:
+            return True
+        if normal in {"0", "false", "no", "n"}:
+            return False
+    return None

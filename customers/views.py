@@ -1,0 +1,139 @@
+"""Thin views: parse the request, call the lookup service, pick the page or the partial."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django_htmx.http import push_url
+
+from customers import lookups
+from customers.forms import ProjectSearchForm
+from customers.models import LookupEvent, Outcome
+from customers.presentation import customer_card
+from solarproof_portal.middleware import client_ip
+
+logger = logging.getLogger(__name__)
+
+RECENT_LOOKUPS = 10
+
+# How each outcome answers over HTTP: errors keep their meaning for scripts and
+# monitoring, while htmx is configured to swap error answers in like any other.
+_STATUS = {
+    Outcome.FOUND: 200,
+    Outcome.PROJECT_NOT_FOUND: 404,
+    Outcome.NO_CUSTOMER: 404,
+    Outcome.NOT_AUTHORISED: 403,
+    Outcome.API_KEY_INVALID: 502,
+    Outcome.INVALID_PARAMETERS: 502,
+    Outcome.UPSTREAM_ERROR: 502,
+    Outcome.UPSTREAM_UNAVAILABLE: 503,
+    Outcome.RATE_LIMITED: 429,
+}
+
+
+@require_GET
+@login_required
+@never_cache
+def search(request: HttpRequest) -> HttpResponse:
+    if "project" not in request.GET:
+        return _render_lookup(request, ProjectSearchForm())
+    form = ProjectSearchForm(request.GET)
+    if not form.is_valid():
+        return _render_lookup(request, form, status=400)
+    project_id = form.cleaned_data["project"]
+    if request.htmx:
+        return _project_response(request, project_id)
+    return redirect("customers:project", project_id=project_id)
+
+
+@require_GET
+@login_required
+@never_cache
+def project(request: HttpRequest, project_id: int) -> HttpResponse:
+    try:
+        lookups.validate_project_id(project_id)
+    except lookups.InvalidProjectId as exc:
+        form = ProjectSearchForm({"project": str(project_id)})
+        form.add_error("project", str(exc))
+        return _render_lookup(request, form, status=400)
+    return _project_response(request, project_id)
+
+
+def _project_response(request: HttpRequest, project_id: int) -> HttpResponse:
+    form = ProjectSearchForm(initial={"project": project_id})
+    try:
+        result = lookups.look_up_customer(
+            user=request.user,
+            project_id=project_id,
+            ip=client_ip(request),
+            user_agent=request.headers.get("User-Agent", ""),
+            request_id=getattr(request, "request_id", ""),
+            refresh=request.GET.get("refresh") == "1",
+        )
+    except lookups.NotPermitted as exc:
+        return _render_lookup(request, form, problem=str(exc), status=403)
+    except lookups.AuditUnavailable as exc:
+        return _render_lookup(request, form, problem=str(exc), status=503)
+    response = _render_lookup(
+        request,
+        form,
+        result=result,
+        card=customer_card(result.customer) if result.customer else None,
+        status=_STATUS[result.outcome],
+    )
+    if request.htmx:
+        push_url(response, reverse("customers:project", kwargs={"project_id": project_id}))
+    return response
+
+
+def _render_lookup(
+    request: HttpRequest, form: ProjectSearchForm, *, status: int = 200, **context: object
+) -> HttpResponse:
+    context = {"form": form, "recent": _recent_lookups(request), **context}
+    template = "customers/_lookup.html" if request.htmx else "customers/lookup.html"
+    return render(request, template, context, status=status)
+
+
+def _recent_lookups(request: HttpRequest) -> list[LookupEvent]:
+    if not request.user.is_authenticated:
+        return []
+    return list(
+        LookupEvent.objects.filter(user=request.user)
+        .only("project_id", "outcome", "created_at")
+        .order_by("-created_at", "-id")[:RECENT_LOOKUPS]
+    )
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """The process is alive. Touches nothing, so a database outage does not restart it."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": "ok", "cache": "ok"}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        logger.warning("Readiness: database unreachable", exc_info=True)
+        checks["database"] = "unavailable"
+    try:
+        cache.set("readyz", "1", timeout=5)
+        if cache.get("readyz") != "1":
+            raise RuntimeError("cache did not return what was stored")
+    except Exception:
+        logger.warning("Readiness: cache unreachable", exc_info=True)
+        checks["cache"] = "unavailable"
+    ready = all(state == "ok" for state in checks.values())
+    return JsonResponse({"ready": ready, **checks}, status=200 if ready else 503)

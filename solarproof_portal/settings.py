@@ -1,0 +1,193 @@
+"""Settings for the Solar Proof staff portal.
+
+Every value that differs between machines comes from the environment, read here and
+nowhere else, through django-environ. A value that production needs and cannot
+default safely stops start-up with a message that names the variable.
+"""
+
+import re
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+
+def _required(name: str, value: str, why: str) -> str:
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set {why}.")
+    return value
+
+
+def _rate(name: str, default: str) -> tuple[int, int]:
+    """Parse a rate such as ``60/m`` into (requests, window in seconds)."""
+    raw = env.str(name, default=default).strip()
+    match = re.fullmatch(r"(\d+)\s*/\s*(\d*)\s*([smhd])", raw)
+    if not match or int(match[1]) < 1:
+        raise ImproperlyConfigured(f"{name} must look like 60/m (count per s, m, h or d), not {raw!r}.")
+    count, multiple, unit = int(match[1]), int(match[2] or 1), match[3]
+    return count, multiple * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+def _positive(name: str, default: float) -> float:
+    try:
+        value = env.float(name, default=default)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds.") from None
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be greater than zero.")
+    return value
+
+
+def _non_negative_int(name: str, default: int) -> int:
+    try:
+        value = env.int(name, default=default)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number.") from None
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must not be negative.")
+    return value
+
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+# A development key is only acceptable while DEBUG is on; production must bring its own.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or (
+    "django-insecure-development-only-key" if DEBUG else ""
+)
+_required("DJANGO_SECRET_KEY", SECRET_KEY, "when DJANGO_DEBUG is off")
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+# --- Solar Proof -------------------------------------------------------------------
+
+SOLARPROOF_API_URL = env.str("SOLARPROOF_API_URL", default="https://solarproof.com.au/apidata.php")
+SOLARPROOF_API_KEY = env.str("SOLARPROOF_API_KEY", default="")
+# Demo mode answers from the bundled sandbox instead of Solar Proof. It is the default
+# for development; with DEBUG off it must be asked for, so a production machine with a
+# forgotten key refuses to start instead of quietly showing made-up customers.
+SOLARPROOF_DEMO = env.bool("SOLARPROOF_DEMO", default=DEBUG and not SOLARPROOF_API_KEY)
+if not SOLARPROOF_DEMO:
+    _required("SOLARPROOF_API_KEY", SOLARPROOF_API_KEY, "(or SOLARPROOF_DEMO=true for demo data)")
+SOLARPROOF_TIMEOUT = _positive("SOLARPROOF_TIMEOUT", 8.0)
+
+LOOKUP_CACHE_SECONDS = _non_negative_int("LOOKUP_CACHE_SECONDS", 60)
+LOOKUP_RATE_LIMIT = _rate("LOOKUP_RATE_LIMIT", "60/m")
+# How many reverse proxies in front of the portal append to X-Forwarded-For. With 0 the
+# header is ignored, so a client cannot choose the address written to the audit log.
+TRUSTED_PROXY_COUNT = _non_negative_int("TRUSTED_PROXY_COUNT", 0)
+
+# --- Django ------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "customers",
+]
+
+MIDDLEWARE = [
+    "solarproof_portal.middleware.RequestIDMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "solarproof_portal.urls"
+WSGI_APPLICATION = "solarproof_portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "solarproof_portal.context_processors.portal",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = _non_negative_int("DATABASE_CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "solarproof-portal",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "customers:search"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-au"
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="Australia/Brisbane")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_HTTPONLY = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "solarproof_portal.middleware.RequestIDLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # urllib3 logs every request line at DEBUG; the query string carries the API key.
+        "urllib3": {"level": "WARNING"},
+    },
+}
