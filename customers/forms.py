@@ -6,7 +6,7 @@ from customers.lookups import MAX_PROJECT_ID
 
 # Staff paste IDs from emails and Solar Proof's own screens: "Project #2143",
 # "project id: 2143", " 2143 ". Anything else is not guessed at.
-_PROJECT_ID = re.compile(r"(?:project(?:\s*id)?)?\s*(?:no\.?|number)?\s*[#:]?\s*(\d{1,10})", re.IGNORECASE)
+_PROJECT_ID = re.compile(r"(?:project(?:\s*id)?)?\s*(?:no\.?|number)?\s*[#:]?\s*([0-9]{1,10})", re.IGNORECASE)
 
 
 def parse_project_id(text: str) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +33,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"<html><body><h1>Not Found</h1></body></html>", "text/html")
             return
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+        self.server.count(query.get("project_id", ""))
         answer = sandbox_data.answer(query, api_key=self.server.api_key)
         if answer.delay:
             time.sleep(answer.delay)
@@ -58,6 +60,21 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.latency = latency
         self.api_key = api_key
         self._thread: threading.Thread | None = None
+        self._calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
+
+    def count(self, project_id: str) -> None:
+        with self._calls_lock:
+            self._calls[project_id] += 1
+
+    def calls(self, project_id: int | str) -> int:
+        """How many times the sandbox was asked for ``project_id`` (tests assert on it)."""
+        with self._calls_lock:
+            return self._calls[str(project_id)]
+
+    def total_calls(self) -> int:
+        with self._calls_lock:
+            return sum(self._calls.values())
 
     @property
     def url(self) -> str:

@@ -156,15 +156,15 @@ CUSTOMERS: dict[int, dict[str, object]] = {
         note="Site contact: Dee (operations).\nLoading dock at rear; sign in at the office.",
         contactTime="Weekdays 7am-3pm",
     ),
-    # A customer reached on an overseas mobile, no second phone.
+    # A customer reached on a New Zealand mobile, no second phone.
     2145: _customer(
         2145,
         firstName="Siobhan",
         surname="O'Connell",
-        phone1="+44 7700 900123",
-        email="siobhan+solar@example.ie",
+        phone1="+64 21 123 4567",
+        email="siobhan+solar@example.co.nz",
         siteAddress="9 Seaview Terrace, Byron Bay, NSW, 2481",
-        contactTime="Evenings (UK time, 9 hours behind)",
+        contactTime="Evenings, New Zealand time",
     ),
     # The PHP endpoint's habits: numbers as strings, optional fields missing or null.
     2146: {

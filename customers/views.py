@@ -10,6 +10,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
@@ -58,13 +59,10 @@ def search(request: HttpRequest) -> HttpResponse:
 @login_required
 @never_cache
 def project(request: HttpRequest, project_id: int) -> HttpResponse:
-    try:
-        lookups.validate_project_id(project_id)
-    except lookups.InvalidProjectId as exc:
-        form = ProjectSearchForm({"project": str(project_id)})
-        form.add_error("project", str(exc))
+    form = ProjectSearchForm({"project": str(project_id)})
+    if not form.is_valid():
         return _render_lookup(request, form, status=400)
-    return _project_response(request, project_id)
+    return _project_response(request, form.cleaned_data["project"])
 
 
 def _project_response(request: HttpRequest, project_id: int) -> HttpResponse:
@@ -99,7 +97,10 @@ def _render_lookup(
 ) -> HttpResponse:
     context = {"form": form, "recent": _recent_lookups(request), **context}
     template = "customers/_lookup.html" if request.htmx else "customers/lookup.html"
-    return render(request, template, context, status=status)
+    response = render(request, template, context, status=status)
+    # One URL, two bodies: caches and the back button must not mix the partial and the page.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 def _recent_lookups(request: HttpRequest) -> list[LookupEvent]:

@@ -1,0 +1,66 @@
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+
+from customers import sandbox
+from customers.lookups import _client
+
+ROLES = ("Sales", "Installers", "Admins")
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[sandbox.SandboxHTTPServer]:
+    """The Solar Proof sandbox as a real HTTP server on loopback, for the whole run."""
+    server = sandbox.serve(api_key=django_settings.SOLARPROOF_API_KEY)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def portal_upstream(settings, sandbox_server: sandbox.SandboxHTTPServer) -> sandbox.SandboxHTTPServer:
+    """Every test's portal talks to the sandbox over HTTP, with a short budget."""
+    settings.SOLARPROOF_API_URL = sandbox_server.url
+    settings.SOLARPROOF_DEMO = False
+    settings.SOLARPROOF_TIMEOUT = 2.0
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    cache.clear()
+    _client.cache_clear()
+    return sandbox_server
+
+
+@pytest.fixture
+def make_user(django_user_model) -> Callable[..., object]:
+    def make(username: str = "sam", role: str | None = "Sales", **fields: object) -> object:
+        user = django_user_model.objects.create_user(username=username, password="correct-horse-battery", **fields)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def sales_user(make_user):
+    return make_user("sam.sales", "Sales")
+
+
+@pytest.fixture
+def installer_user(make_user):
+    return make_user("ivy.installer", "Installers")
+
+
+@pytest.fixture
+def admin_user_role(make_user):
+    return make_user("ada.admin", "Admins")
+
+
+@pytest.fixture
+def no_role_user(make_user):
+    return make_user("nora.norole", None)

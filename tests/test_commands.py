@@ -1,0 +1,115 @@
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from customers.models import LookupEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def test_lookup_customer_prints_json_and_audits_as_cli(sales_user, capsys):
+    call_command("lookup_customer", "2143", "--as", "sam.sales")
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["customer"]["first_name"] == "Judy"
+    assert payload["customer"]["customer_id"] == 79298
+    event = LookupEvent.objects.get()
+    assert (event.channel, event.username, event.outcome) == ("cli", "sam.sales", "found")
+
+
+def test_lookup_customer_reports_errors_plainly(sales_user, no_role_user):
+    with pytest.raises(CommandError, match="project_not_found: Solar Proof has no project"):
+        call_command("lookup_customer", "9404", "--as", "sam.sales")
+    with pytest.raises(CommandError, match="no role"):
+        call_command("lookup_customer", "2143", "--as", "nora.norole")
+    with pytest.raises(CommandError, match="No portal user named 'ghost'"):
+        call_command("lookup_customer", "2143", "--as", "ghost")
+    with pytest.raises(CommandError, match="Not a project ID"):
+        call_command("lookup_customer", "abc", "--as", "sam.sales")
+    assert list(LookupEvent.objects.values_list("outcome", flat=True).order_by("id")) == [
+        "project_not_found",
+        "not_authorised",
+    ]
+
+
+def test_seed_demo_refuses_outside_demo_mode():
+    with pytest.raises(CommandError, match="only runs in demo mode"):
+        call_command("seed_demo")
+
+
+def test_seed_demo_creates_the_demo_users_with_their_roles(settings, django_user_model, capsys):
+    settings.SOLARPROOF_DEMO = True
+    call_command("seed_demo")
+    call_command("seed_demo")  # twice is harmless
+    assert "sales      password sales-demo-2143" in capsys.readouterr().out
+    assert django_user_model.objects.get(username="sales").has_perm("customers.look_up_customer")
+    assert django_user_model.objects.get(username="admin").has_perm("customers.view_lookupevent")
+    assert not django_user_model.objects.get(username="visitor").has_perm("customers.look_up_customer")
+
+
+def _free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
+
+
+def test_run_sandbox_serves_the_contract_over_http():
+    port = _free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "run_sandbox", "--port", str(port), "--latency-ms", "5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "Solar Proof sandbox on" in server.stdout.readline()
+        url = f"http://127.0.0.1:{port}/apidata.php"
+        params = {"action": "getcustomerofproject", "project_id": "2143", "api_key": "sandbox-demo-key"}
+        answer = requests.get(url, params=params, timeout=5)
+        assert answer.json()["Customer"]["firstName"] == "Judy"
+        wrong = requests.get(url, params={**params, "api_key": "nope"}, timeout=5)
+        assert (wrong.status_code, wrong.json()["code"]) == (401, "INVALID_API_KEY")
+    finally:
+        server.terminate()
+        server.wait(5)
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({"DJANGO_DEBUG": "false"}, "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off."),
+        (
+            {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "x" * 50},
+            "SOLARPROOF_API_KEY must be set (or SOLARPROOF_DEMO=true for demo data).",
+        ),
+        ({"DJANGO_DEBUG": "true", "LOOKUP_RATE_LIMIT": "lots"}, "LOOKUP_RATE_LIMIT must look like 60/m"),
+        ({"DJANGO_DEBUG": "true", "SOLARPROOF_TIMEOUT": "-1"}, "SOLARPROOF_TIMEOUT must be greater than zero."),
+        ({"DJANGO_DEBUG": "true", "LOOKUP_CACHE_SECONDS": "soon"}, "LOOKUP_CACHE_SECONDS must be a whole number."),
+    ],
+)
+def test_start_up_stops_with_one_line_naming_the_variable(environment, message):
+    clean = {"PATH": "/usr/bin:/bin", **environment}
+    started = time.monotonic()
+    finished = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "check"], env=clean, capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode != 0
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1, finished.stderr
+    assert message in lines[0]
+    assert time.monotonic() - started < 60
+
+
+def test_demo_mode_starts_without_secrets_when_debug_is_on():
+    finished = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "check"],
+        env={"PATH": "/usr/bin:/bin", "DJANGO_DEBUG": "true"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 0, finished.stderr

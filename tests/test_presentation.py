@@ -1,0 +1,93 @@
+"""Links are built only from validated values; everything else is shown as text."""
+
+import string
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from customers.forms import parse_project_id
+from customers.lookups import MAX_PROJECT_ID
+from customers.presentation import Phone, abn, email, maps_url, phone
+
+
+def test_an_australian_mobile_without_a_plus_dials_in_e164():
+    assert phone("61411549054") == Phone(display="0411 549 054", tel_href="tel:+61411549054", is_mobile=True)
+
+
+def test_a_landline_is_shown_nationally_and_dialled_in_e164():
+    assert phone("(07) 3123 4567") == Phone(display="(07) 3123 4567", tel_href="tel:+61731234567")
+
+
+def test_numbers_that_only_work_inside_australia_are_dialled_as_written():
+    assert phone("1300 602 452") == Phone(display="1300 602 452", tel_href="tel:1300602452")
+    assert phone("131114") == Phone(display="13 11 14", tel_href="tel:131114")
+    assert phone("1800 555 010").tel_href == "tel:1800555010"
+
+
+def test_a_foreign_number_is_shown_internationally():
+    assert phone("+64 21 123 4567") == Phone(display="+64 21 123 4567", tel_href="tel:+64211234567", is_mobile=True)
+
+
+def test_only_mobiles_get_an_sms_link():
+    assert phone("0411 549 054").sms_href == "sms:+61411549054"
+    assert phone("(07) 3123 4567").sms_href is None
+
+
+def test_values_that_are_not_dialable_are_text_only():
+    for raw in ("000", "112", "12345", "call me", "javascript:alert(1)", "0411 549 054\" onclick=\"x", "1" * 40):
+        shown = phone(raw)
+        assert shown.tel_href is None and shown.display == raw.strip()
+
+
+def test_empty_values_give_nothing():
+    assert phone("") is None and phone("   ") is None
+    assert email("") is None and abn("") is None and maps_url("  ") is None
+
+
+@given(st.text(max_size=40))
+def test_any_phone_href_is_plain_digits(raw):
+    shown = phone(raw)
+    if shown and shown.tel_href:
+        assert shown.tel_href.removeprefix("tel:").lstrip("+").isdigit()
+
+
+@given(st.from_regex(r"0[2378][0-9]{8}", fullmatch=True))
+def test_every_valid_australian_landline_round_trips(raw):
+    shown = phone(raw)
+    if shown.tel_href:
+        assert shown.tel_href == "tel:+61" + raw[1:]
+
+
+def test_email_links_only_validated_addresses_and_encodes_header_characters():
+    assert email("judymatherson@gmail.com").mailto_href == "mailto:judymatherson@gmail.com"
+    assert email("a?cc=boss@example.com").mailto_href == "mailto:a%3Fcc%3Dboss@example.com"
+    for raw in ("javascript:alert(1)//@example.com", "not-an-email", "a@b", "<a@example.com>"):
+        assert email(raw).mailto_href is None
+
+
+def test_abn_is_grouped_when_its_checksum_holds():
+    assert abn("51824753556").display == "51 824 753 556" and abn("51824753556").valid
+    shown = abn("12 345 678 901")
+    assert (shown.display, shown.valid) == ("12 345 678 901", False)
+
+
+def test_maps_url_is_a_fixed_https_origin_with_the_address_encoded():
+    url = maps_url('1 Hack St" onmouseover="x')
+    assert url.startswith("https://www.google.com/maps/search/?api=1&query=")
+    assert '"' not in url and " " not in url
+
+
+@given(st.integers(min_value=1, max_value=MAX_PROJECT_ID), st.sampled_from(["", " ", "Project #", "project id: ", "#"]))
+def test_the_project_id_parser_reads_what_staff_paste(number, prefix):
+    assert parse_project_id(f"{prefix}{number} ") == number
+
+
+@given(st.text(alphabet=string.printable, max_size=20))
+def test_the_project_id_parser_returns_a_valid_id_or_nothing(raw):
+    parsed = parse_project_id(raw)
+    assert parsed is None or 1 <= parsed <= MAX_PROJECT_ID
+
+
+def test_the_project_id_parser_refuses_what_is_not_an_id():
+    for raw in ("", "abc", "0", "-5", "21 43", "2143abc", "4294967296", "1e3", "２１４３"):
+        assert parse_project_id(raw) is None, raw

@@ -1,0 +1,310 @@
+"""The client against real HTTP servers on loopback: the sandbox for the contract,
+pytest-httpserver and raw sockets for the ways an upstream misbehaves."""
+
+import json
+import logging
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+
+import pytest
+from werkzeug import Response
+
+from customers import solarproof
+from customers.solarproof import Customer, SolarProofClient
+
+KEY = "s3cret-key-XYZ-123"
+PATH = "/apidata.php"
+
+
+@pytest.fixture
+def sandbox_client(sandbox_server) -> SolarProofClient:
+    return SolarProofClient(base_url=sandbox_server.url, api_key=sandbox_server.api_key, timeout=2.0)
+
+
+@pytest.fixture
+def client(httpserver) -> SolarProofClient:
+    return SolarProofClient(base_url=httpserver.url_for(PATH), api_key=KEY, timeout=1.0, retries=2)
+
+
+def test_it_returns_the_documented_example_customer(sandbox_client):
+    customer = sandbox_client.get_customer_of_project(2143)
+
+    assert customer == Customer(
+        customer_id=79298,
+        first_name="Judy",
+        surname="Matherson",
+        phone1="61411549054",
+        email="judymatherson@gmail.com",
+        company_name="Solar Proof",
+        company_phone="1300 602 452",
+        gst_registered=False,
+        site_address="132 Mono Drive, Brisbane, QLD, 4321",
+    )
+    assert customer.full_name == "Judy Matherson"
+
+
+@pytest.mark.parametrize(
+    ("project_id", "error"),
+    [
+        (9400, solarproof.InvalidParameters),
+        (9401, solarproof.InvalidApiKey),
+        (9403, solarproof.NotAuthorised),
+        (9404, solarproof.ProjectNotFound),
+        (9405, solarproof.NoCustomerAssigned),
+        (123456, solarproof.ProjectNotFound),
+        (9200, solarproof.ProjectNotFound),  # legacy NOT_FOUND, sent with 200
+        (9201, solarproof.InvalidApiKey),  # legacy API_KEY_INVALID, sent with 200
+        (9202, solarproof.UpstreamError),  # legacy UNKNOWN
+        (9500, solarproof.UpstreamError),  # PHP fatal error page
+        (9503, solarproof.UpstreamUnavailable),
+        (9520, solarproof.UpstreamError),  # truncated JSON
+        (9521, solarproof.UpstreamError),  # Customer is a string
+    ],
+)
+def test_it_raises_a_typed_error_for_each_answer_that_is_not_a_customer(sandbox_client, project_id, error):
+    with pytest.raises(error) as raised:
+        sandbox_client.get_customer_of_project(project_id)
+    assert type(raised.value) is error
+    assert str(raised.value) == error.message
+
+
+def test_it_reports_a_wrong_key_as_invalid(sandbox_server):
+    client = SolarProofClient(base_url=sandbox_server.url, api_key="wrong", timeout=2.0)
+    with pytest.raises(solarproof.InvalidApiKey):
+        client.get_customer_of_project(2143)
+
+
+def test_it_accepts_a_customer_sent_as_text_html(sandbox_client):
+    assert sandbox_client.get_customer_of_project(9210).first_name == "Helen"
+
+
+def test_it_accepts_numbers_as_strings_and_missing_optional_fields(sandbox_client):
+    customer = sandbox_client.get_customer_of_project(2146)
+    assert customer.customer_id == 72146
+    assert customer.gst_registered is True
+    assert (customer.phone2, customer.note, customer.contact_time, customer.abn) == ("", "", "", "")
+
+
+def test_it_sends_the_contract_parameters(client, httpserver):
+    httpserver.expect_request(
+        PATH, query_string={"action": "getcustomerofproject", "project_id": "77", "api_key": KEY}
+    ).respond_with_json({"Customer": {"customerID": 1}})
+    assert client.get_customer_of_project(77).customer_id == 1
+
+
+def test_it_decides_from_the_body_when_an_error_comes_with_200(client, httpserver):
+    httpserver.expect_request(PATH).respond_with_json({"code": "NO_CUSTOMER_ASSIGNED", "message": "x"}, status=200)
+    with pytest.raises(solarproof.NoCustomerAssigned):
+        client.get_customer_of_project(1)
+
+
+def test_it_ignores_unknown_fields_and_odd_types(client, httpserver):
+    body = {
+        "Message": "ok",
+        "Customer": {
+            "CustomerID": "42",
+            "firstName": "  Ann  ",
+            "surname": None,
+            "phone1": 61411549054,
+            "gstRegistered": "yes",
+            "note": "line one\r\nline two",
+            "siteAddress": ["not", "a", "string"],
+            "brandNewField": {"nested": True},
+        },
+        "paging": None,
+    }
+    httpserver.expect_request(PATH).respond_with_data(json.dumps(body), content_type="text/plain")
+    customer = client.get_customer_of_project(1)
+    assert customer == Customer(
+        customer_id=42, first_name="Ann", phone1="61411549054", gst_registered=True, note="line one\nline two"
+    )
+
+
+def test_it_accepts_a_byte_order_mark(client, httpserver):
+    httpserver.expect_request(PATH).respond_with_data(b"\xef\xbb\xbf" + json.dumps({"Customer": {"customerID": 5}}).encode())
+    assert client.get_customer_of_project(1).customer_id == 5
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><body>Maintenance</body></html>",
+        b"not json at all",
+        b"[1, 2, 3]",
+        b"{\"Customer\": {\"firstName\": \"no id\"}}",
+        b"{\"code\": \"SOMETHING_NEW\", \"message\": \"?\"}",
+        b"{\"Message\": \"neither customer nor code\"}",
+        b"\xff\xfe\x00garbage",
+    ],
+)
+def test_it_treats_an_unusable_answer_as_an_upstream_error(client, httpserver, body):
+    httpserver.expect_request(PATH).respond_with_data(body, status=200)
+    with pytest.raises(solarproof.UpstreamError):
+        client.get_customer_of_project(1)
+
+
+def test_it_refuses_a_huge_body(client, httpserver):
+    huge = json.dumps({"Customer": {"customerID": 1, "note": "x" * (solarproof.MAX_BODY_BYTES + 10)}})
+    httpserver.expect_request(PATH).respond_with_data(huge)
+    with pytest.raises(solarproof.UpstreamError):
+        client.get_customer_of_project(1)
+
+
+def test_it_refuses_a_huge_body_without_a_content_length(client, httpserver):
+    def chunks() -> Iterator[bytes]:
+        yield b'{"Customer": {"customerID": 1, "note": "'
+        for _ in range(100):
+            yield b"x" * 8192
+
+    httpserver.expect_request(PATH).respond_with_response(Response(chunks(), content_type="application/json"))
+    with pytest.raises(solarproof.UpstreamError):
+        client.get_customer_of_project(1)
+
+
+def test_it_retries_a_bad_gateway_then_succeeds(client, httpserver):
+    httpserver.expect_ordered_request(PATH).respond_with_data("bad gateway", status=502)
+    httpserver.expect_ordered_request(PATH).respond_with_json({"Customer": {"customerID": 9}})
+    assert client.get_customer_of_project(1).customer_id == 9
+    assert len(httpserver.log) == 2
+
+
+def test_it_gives_up_on_a_lasting_outage_as_unavailable(client, httpserver):
+    httpserver.expect_request(PATH).respond_with_data("unavailable", status=503)
+    with pytest.raises(solarproof.UpstreamUnavailable):
+        client.get_customer_of_project(1)
+    assert len(httpserver.log) == 3  # the first try and two retries
+
+
+def test_it_does_not_retry_a_server_error(client, httpserver):
+    httpserver.expect_request(PATH).respond_with_data("boom", status=500)
+    with pytest.raises(solarproof.UpstreamError):
+        client.get_customer_of_project(1)
+    assert len(httpserver.log) == 1
+
+
+def test_it_gives_up_on_a_hung_upstream_within_its_budget(httpserver):
+    release = threading.Event()
+
+    def hang(request):
+        release.wait(5)
+        return Response("{}")
+
+    httpserver.expect_request(PATH).respond_with_handler(hang)
+    client = SolarProofClient(base_url=httpserver.url_for(PATH), api_key=KEY, timeout=0.6)
+    started = time.monotonic()
+    try:
+        with pytest.raises(solarproof.UpstreamUnavailable):
+            client.get_customer_of_project(1)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 1.5
+
+
+def test_it_gives_up_on_an_answer_that_dribbles_in(httpserver):
+    def dribble() -> Iterator[bytes]:
+        yield b'{"Customer": {"customerID": 1, "note": "'
+        for _ in range(40):
+            time.sleep(0.1)
+            yield b"x"
+        yield b'"}}'
+
+    httpserver.expect_request(PATH).respond_with_response(Response(dribble(), content_type="application/json"))
+    client = SolarProofClient(base_url=httpserver.url_for(PATH), api_key=KEY, timeout=0.8)
+    started = time.monotonic()
+    with pytest.raises(solarproof.UpstreamUnavailable):
+        client.get_customer_of_project(1)
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Accepts connections and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}{PATH}"
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_it_gives_up_on_a_server_that_never_answers(silent_server):
+    client = SolarProofClient(base_url=silent_server, api_key=KEY, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(solarproof.UpstreamUnavailable):
+        client.get_customer_of_project(1)
+    assert time.monotonic() - started < 1.5
+
+
+def _closed_port_url() -> str:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}{PATH}"
+
+
+def test_it_reports_connection_refused_as_unavailable():
+    client = SolarProofClient(base_url=_closed_port_url(), api_key=KEY, timeout=1.0)
+    with pytest.raises(solarproof.UpstreamUnavailable):
+        client.get_customer_of_project(1)
+
+
+def test_it_reports_an_unknown_host_as_unavailable():
+    client = SolarProofClient(base_url="http://solarproof.invalid/apidata.php", api_key=KEY, timeout=1.0)
+    with pytest.raises(solarproof.UpstreamUnavailable):
+        client.get_customer_of_project(1)
+
+
+def test_it_keeps_one_connection_alive_across_calls(sandbox_client, sandbox_server):
+    for _ in range(3):
+        sandbox_client.get_customer_of_project(2143)
+    pool = next(iter(sandbox_client._session.adapters["http://"].poolmanager.pools._container.values()))
+    assert pool.num_connections == 1
+
+
+def _all_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)) + repr(exc) + str(getattr(exc, "detail", ""))
+
+
+@pytest.mark.parametrize("scenario", ["refused", "503", "html", "hang"])
+def test_the_api_key_appears_in_no_log_record_or_exception(scenario, httpserver, caplog):
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="urllib3")  # the loggers that quote URLs
+    if scenario == "refused":
+        url = _closed_port_url()
+    else:
+        url = httpserver.url_for(PATH)
+        if scenario == "503":
+            httpserver.expect_request(PATH).respond_with_data("down", status=503)
+        elif scenario == "html":
+            httpserver.expect_request(PATH).respond_with_data("<html>oops</html>", status=500)
+        else:
+            httpserver.expect_request(PATH).respond_with_handler(lambda request: time.sleep(1) or Response("{}"))
+    client = SolarProofClient(base_url=url, api_key=KEY, timeout=0.5)
+
+    with pytest.raises(solarproof.SolarProofError) as raised:
+        client.get_customer_of_project(1)
+
+    assert KEY not in _all_text(raised.value)
+    assert raised.value.__cause__ is None
+    assert raised.value.__context__ is None or raised.value.__suppress_context__
+    assert KEY not in repr(client)
+    # werkzeug's lines are the fake upstream's own access log, not the portal's.
+    messages = [record.getMessage() for record in caplog.records if record.name != "werkzeug"]
+    assert messages, "the scenario should have produced log records to check"
+    assert not [message for message in messages if KEY in message]

@@ -1,0 +1,293 @@
+"""Pages over HTTP: what a signed-in member of staff sees, and what others cannot."""
+
+import html
+import re
+
+import pytest
+from django.urls import reverse
+
+from customers.models import LookupEvent
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def sales_client(client, sales_user):
+    client.force_login(sales_user)
+    return client
+
+
+def text(response) -> str:
+    """The visible text of a response, tags stripped and white space folded."""
+    body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", response.content.decode(), flags=re.S)
+    return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", body).split()))
+
+
+def hrefs(response) -> list[str]:
+    return re.findall(r'href="([^"]*)"', response.content.decode())
+
+
+def test_anonymous_users_are_sent_to_sign_in(client):
+    for url in ("/", "/projects/2143/"):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
+    assert not LookupEvent.objects.exists()
+
+
+def test_signing_in_with_the_login_form_lands_on_the_search_page(client, sales_user):
+    response = client.post("/accounts/login/", {"username": "sam.sales", "password": "correct-horse-battery"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert "Project ID" in text(client.get("/"))
+
+
+def test_signing_out_needs_a_post(sales_client):
+    assert sales_client.get("/accounts/logout/").status_code == 405
+    assert sales_client.post("/accounts/logout/").status_code == 302
+    assert sales_client.get("/").status_code == 302
+
+
+def test_the_search_page_has_the_form_and_says_there_are_no_lookups_yet(sales_client):
+    response = sales_client.get("/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'inputmode="numeric"' in page and "autofocus" in page
+    assert "None yet. Projects you look up appear here." in text(response)
+
+
+def test_the_plain_form_redirects_to_the_project_page(sales_client):
+    response = sales_client.get("/", {"project": "  Project #2143 "})
+    assert response.status_code == 302
+    assert response["Location"] == "/projects/2143/"
+    assert not LookupEvent.objects.exists()  # the lookup happens on the page it lands on
+
+
+def test_the_project_page_shows_both_cards_with_working_links(sales_client):
+    response = sales_client.get("/projects/2143/")
+
+    assert response.status_code == 200
+    page = text(response)
+    assert "Judy Matherson" in page and "Contact" in page and "Site" in page
+    assert "0411 549 054" in page and "1300 602 452" in page
+    assert "132 Mono Drive, Brisbane, QLD, 4321" in page
+    links = hrefs(response)
+    assert "tel:+61411549054" in links
+    assert "tel:1300602452" in links
+    assert "mailto:judymatherson@gmail.com" in links
+    assert "https://www.google.com/maps/search/?api=1&amp;query=132+Mono+Drive%2C+Brisbane%2C+QLD%2C+4321" in links
+    assert LookupEvent.objects.get().outcome == "found"
+
+
+def test_the_business_customer_card(sales_client):
+    response = sales_client.get("/projects/2144/")
+    page = text(response)
+    assert "ABN 51 824 753 556" in page
+    assert "GST registered Yes" in page
+    assert "(07) 3123 4567" in page and "13 11 14" in page
+    assert {"tel:+61731234567", "tel:131114", "tel:1800555010"} <= set(hrefs(response))
+    # The note keeps its line breaks.
+    assert "Site contact: Dee (operations).<br>Loading dock" in response.content.decode()
+
+
+def test_an_overseas_number_is_shown_in_international_format(sales_client):
+    response = sales_client.get("/projects/2145/")
+    assert "+64 21 123 4567" in text(response)
+    assert "tel:+64211234567" in hrefs(response)
+    assert "Phone 2" not in text(response)  # empty fields are left out, never "None"
+    assert "None" not in text(response)
+
+
+def test_values_that_are_not_valid_are_shown_but_never_linked(sales_client):
+    response = sales_client.get("/projects/2149/")
+    page = text(response)
+    assert "000 not a number that can be dialled" in page
+    assert "12345 not a number that can be dialled" in page
+    assert "pat.lee at example dot com not a valid email address" in page
+    assert "not an ABN not a valid ABN" in page
+    assert not [link for link in hrefs(response) if link.startswith(("tel:", "mailto:"))]
+
+
+def test_hostile_upstream_data_is_escaped_and_never_linked(sales_client):
+    response = sales_client.get("/projects/2147/")
+    page = response.content.decode()
+
+    assert response.status_code == 200
+    assert "<script>alert" not in page and "<img src=x" not in page and "<iframe" not in page
+    assert "&lt;script&gt;alert(&#x27;first&#x27;)&lt;/script&gt;" in page
+    assert not [link for link in hrefs(response) if "javascript" in link.lower()]
+    assert not [link for link in hrefs(response) if link.startswith(("tel:", "mailto:"))]
+    assert "{{ settings.SECRET_KEY }}" in text(response)  # shown as text, not evaluated
+    assert "not a valid ABN" in text(response)
+
+
+@pytest.mark.parametrize(
+    ("project_id", "status", "message"),
+    [
+        (9404, 404, "Solar Proof has no project with that ID."),
+        (9405, 404, "no customer is assigned to it yet"),
+        (9403, 403, "Solar Proof does not allow the portal to see this project."),
+        (9401, 502, "Solar Proof refused the portal's API key. Tell an administrator."),
+        (9500, 502, "Solar Proof gave an answer the portal could not read."),
+        (9503, 503, "Solar Proof did not answer. Try again in a minute."),
+    ],
+)
+def test_each_error_has_its_own_plain_message(sales_client, project_id, status, message):
+    response = sales_client.get(f"/projects/{project_id}/")
+    assert response.status_code == status
+    assert message in text(response)
+    assert "Traceback" not in response.content.decode()
+    assert LookupEvent.objects.get().project_id == project_id
+
+
+def test_htmx_gets_the_partial_and_the_pushed_url(sales_client):
+    response = sales_client.get("/", {"project": "2143"}, **HTMX)
+
+    assert response.status_code == 200
+    assert response["HX-Push-Url"] == "/projects/2143/"
+    assert "HX-Request" in response["Vary"]
+    page = response.content.decode()
+    assert "<html" not in page and "Judy Matherson" in page
+    assert 'id="recent" class="recent" aria-labelledby="recent-title" hx-swap-oob="true"' in page
+    assert "Showing Judy Matherson, project 2143." in page
+
+
+def test_the_full_page_and_the_partial_share_one_card(sales_client):
+    full = sales_client.get("/projects/2143/").content.decode()
+    partial = sales_client.get("/projects/2143/", **HTMX).content.decode()
+    card = re.search(r'<div class="cards">.*?</article>', partial, re.S)[0]
+    assert card in full
+
+
+def test_an_invalid_id_is_a_form_error_with_no_lookup(sales_client, portal_upstream):
+    before = portal_upstream.total_calls()
+    for query in ("abc", "21 43", "-5", "0", "99999999999", "", "2143; DROP TABLE"):
+        response = sales_client.get("/", {"project": query})
+        assert response.status_code == 400
+        assert 'aria-invalid="true"' in response.content.decode()
+        assert ("A project ID is a whole number" in text(response)) or ("Enter a Solar Proof project ID" in text(response))
+    assert portal_upstream.total_calls() == before
+    assert not LookupEvent.objects.exists()
+
+
+def test_an_out_of_range_id_in_the_url_is_a_clear_error(sales_client):
+    response = sales_client.get("/projects/0/")
+    assert response.status_code == 400
+    assert "A project ID is a whole number such as 2143" in text(response)
+    assert sales_client.get("/projects/abc/").status_code == 404
+    assert not LookupEvent.objects.exists()
+
+
+def test_a_user_without_a_role_sees_no_customer_data(client, no_role_user, portal_upstream):
+    client.force_login(no_role_user)
+    before = portal_upstream.calls(2143)
+    response = client.get("/projects/2143/")
+    assert response.status_code == 403
+    assert "Your account has no role that may look up customers." in text(response)
+    assert "Judy" not in response.content.decode()
+    assert portal_upstream.calls(2143) == before
+
+
+def test_rate_limited_lookups_answer_429_with_a_clear_message(settings, sales_client):
+    settings.LOOKUP_RATE_LIMIT = (1, 60)
+    sales_client.get("/projects/2143/")
+    response = sales_client.get("/projects/2144/")
+    assert response.status_code == 429
+    assert "You have made more than 1 lookups in a minute." in text(response)
+
+
+def test_recent_lookups_list_the_users_own_lookups_newest_first(client, sales_user, installer_user):
+    client.force_login(installer_user)
+    client.get("/projects/1001/")
+    client.force_login(sales_user)
+    for project_id in (2143, 9404, 2144):
+        client.get(f"/projects/{project_id}/")
+    listed = re.findall(r"Project (\d+)</a>", client.get("/").content.decode())
+    assert listed == ["2144", "9404", "2143"]
+
+
+def test_refresh_asks_solar_proof_again(sales_client, portal_upstream):
+    sales_client.get("/projects/2144/")
+    cached = sales_client.get("/projects/2144/")
+    assert "from the portal's cache" in text(cached)
+    before = portal_upstream.calls(2144)
+    refreshed = sales_client.get("/projects/2144/?refresh=1")
+    assert "from the portal's cache" not in text(refreshed)
+    assert portal_upstream.calls(2144) == before + 1
+
+
+def test_the_audit_row_carries_the_request_id_and_address(sales_client):
+    response = sales_client.get("/projects/2143/", HTTP_X_REQUEST_ID="abc-123", REMOTE_ADDR="192.0.2.7")
+    assert response["X-Request-ID"] == "abc-123"
+    event = LookupEvent.objects.get()
+    assert (event.request_id, event.ip) == ("abc-123", "192.0.2.7")
+
+
+def test_a_forged_request_id_is_replaced(sales_client):
+    response = sales_client.get("/projects/2143/", HTTP_X_REQUEST_ID="<script>" * 20)
+    assert re.fullmatch(r"[0-9a-f]{32}", response["X-Request-ID"])
+    assert LookupEvent.objects.get().request_id == response["X-Request-ID"]
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(sales_client):
+    sales_client.get("/projects/2143/", HTTP_X_FORWARDED_FOR="203.0.113.9", REMOTE_ADDR="192.0.2.7")
+    assert LookupEvent.objects.get().ip == "192.0.2.7"
+
+
+def test_forwarded_for_is_read_from_the_right_behind_trusted_proxies(settings, sales_client):
+    settings.TRUSTED_PROXY_COUNT = 1
+    sales_client.get("/projects/2143/", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9", REMOTE_ADDR="10.0.0.2")
+    assert LookupEvent.objects.get().ip == "203.0.113.9"
+
+
+def test_demo_mode_shows_the_banner_and_uses_the_in_process_sandbox(settings, sales_client):
+    settings.SOLARPROOF_DEMO = True
+    response = sales_client.get("/projects/2143/")
+    assert "Demo data. These customers are made up" in text(response)
+    assert "Judy Matherson" in text(response)
+
+
+def test_there_is_no_banner_outside_demo_mode(sales_client):
+    assert "Demo data" not in text(sales_client.get("/"))
+
+
+def test_the_api_key_never_reaches_the_page(settings, sales_client):
+    for project_id in (2143, 9401, 9503, 9500):
+        assert settings.SOLARPROOF_API_KEY not in sales_client.get(f"/projects/{project_id}/").content.decode()
+
+
+def test_pages_are_not_cached_by_the_browser(sales_client):
+    assert "no-store" in sales_client.get("/projects/2143/")["Cache-Control"]
+
+
+def test_healthz_answers_without_touching_anything(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get("/healthz")
+    assert (response.status_code, response.content) == (200, b"ok")
+
+
+def test_readyz_reports_database_and_cache(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"ready": True, "database": "ok", "cache": "ok"}
+
+
+def test_readyz_is_503_when_the_cache_is_unreachable(settings, client):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["cache"] == "unavailable"
+
+
+def test_unknown_pages_get_a_plain_404(sales_client):
+    response = sales_client.get("/no/such/page/")
+    assert response.status_code == 404
+    assert "Page not found" in text(response)
+
+
+def test_reverse_names_are_stable():
+    assert reverse("customers:search") == "/"
+    assert reverse("customers:project", kwargs={"project_id": 2143}) == "/projects/2143/"
