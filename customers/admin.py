@@ -9,7 +9,15 @@ class LookupEventAdmin(admin.ModelAdmin):
     """Read-only for everyone, superusers included: the audit log is evidence."""
 
     list_display = (
-        "created_at", "username", "project_id", "outcome", "customer_id", "channel", "ip", "duration_ms", "cache_hit",
+        "created_at",
+        "username",
+        "project_id",
+        "outcome",
+        "customer_id",
+        "channel",
+        "ip",
+        "duration_ms",
+        "cache_hit",
     )
     list_filter = ("outcome", "channel")
     search_fields = ("=username", "=project_id")

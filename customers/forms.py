@@ -37,7 +37,5 @@ class ProjectSearchForm(forms.Form):
     def clean_project(self) -> int:
         project_id = parse_project_id(self.cleaned_data["project"])
         if project_id is None:
-            raise forms.ValidationError(
-                "A project ID is a whole number such as 2143 (you can paste “Project #2143”)."
-            )
+            raise forms.ValidationError("A project ID is a whole number such as 2143 (you can paste “Project #2143”).")
         return project_id

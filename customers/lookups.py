@@ -85,8 +85,14 @@ def look_up_customer(
     validate_project_id(project_id)
     started = time.monotonic()
     audit = functools.partial(
-        _record, user=user, project_id=project_id, channel=channel, ip=ip,
-        user_agent=user_agent, request_id=request_id, started=started,
+        _record,
+        user=user,
+        project_id=project_id,
+        channel=channel,
+        ip=ip,
+        user_agent=user_agent,
+        request_id=request_id,
+        started=started,
     )
     if not user.has_perm(PERMISSION):
         audit(LookupResult(project_id, Outcome.NOT_AUTHORISED))
@@ -138,7 +144,11 @@ def _record(result: LookupResult, *, started: float, **fields: Any) -> LookupEve
         raise AuditUnavailable("The lookup could not be recorded, so it is not shown.") from None
     logger.info(
         "lookup project=%s outcome=%s channel=%s cache_hit=%s duration_ms=%s",
-        fields["project_id"], result.outcome, fields["channel"], result.cache_hit, duration_ms,
+        fields["project_id"],
+        result.outcome,
+        fields["channel"],
+        result.cache_hit,
+        duration_ms,
     )
     return event
 

@@ -79,9 +79,7 @@ class LookupEvent(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="lookup_events", editable=False
     )
-    username = models.CharField(
-        max_length=150, editable=False, help_text="The username at the time of the lookup."
-    )
+    username = models.CharField(max_length=150, editable=False, help_text="The username at the time of the lookup.")
     project_id = models.PositiveBigIntegerField("project ID", editable=False)
     outcome = models.CharField(max_length=32, choices=Outcome.choices, editable=False)
     customer_id = models.PositiveBigIntegerField(

@@ -109,4 +109,3 @@ def demo_sandbox() -> SandboxHTTPServer:
         if _demo is None:
             _demo = serve()
         return _demo
-

@@ -55,9 +55,7 @@ def _non_negative_int(name: str, default: int) -> int:
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 # A development key is only acceptable while DEBUG is on; production must bring its own.
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or (
-    "django-insecure-development-only-key" if DEBUG else ""
-)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or ("django-insecure-development-only-key" if DEBUG else "")
 _required("DJANGO_SECRET_KEY", SECRET_KEY, "when DJANGO_DEBUG is off")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])

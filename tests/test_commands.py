@@ -94,7 +94,7 @@ def test_run_sandbox_serves_the_contract_over_http():
 def test_start_up_stops_with_one_line_naming_the_variable(environment, message):
     clean = {"PATH": "/usr/bin:/bin", **environment}
     started = time.monotonic()
-    finished = subprocess.run(  # noqa: S603
+    finished = subprocess.run(
         [sys.executable, "manage.py", "check"], env=clean, capture_output=True, text=True, timeout=60
     )
     assert finished.returncode != 0
@@ -105,7 +105,7 @@ def test_start_up_stops_with_one_line_naming_the_variable(environment, message):
 
 
 def test_demo_mode_starts_without_secrets_when_debug_is_on():
-    finished = subprocess.run(  # noqa: S603
+    finished = subprocess.run(
         [sys.executable, "manage.py", "check"],
         env={"PATH": "/usr/bin:/bin", "DJANGO_DEBUG": "true"},
         capture_output=True,

@@ -124,7 +124,9 @@ def test_it_ignores_unknown_fields_and_odd_types(client, httpserver):
 
 
 def test_it_accepts_a_byte_order_mark(client, httpserver):
-    httpserver.expect_request(PATH).respond_with_data(b"\xef\xbb\xbf" + json.dumps({"Customer": {"customerID": 5}}).encode())
+    httpserver.expect_request(PATH).respond_with_data(
+        b"\xef\xbb\xbf" + json.dumps({"Customer": {"customerID": 5}}).encode()
+    )
     assert client.get_customer_of_project(1).customer_id == 5
 
 
@@ -134,9 +136,9 @@ def test_it_accepts_a_byte_order_mark(client, httpserver):
         b"<html><body>Maintenance</body></html>",
         b"not json at all",
         b"[1, 2, 3]",
-        b"{\"Customer\": {\"firstName\": \"no id\"}}",
-        b"{\"code\": \"SOMETHING_NEW\", \"message\": \"?\"}",
-        b"{\"Message\": \"neither customer nor code\"}",
+        b'{"Customer": {"firstName": "no id"}}',
+        b'{"code": "SOMETHING_NEW", "message": "?"}',
+        b'{"Message": "neither customer nor code"}',
         b"\xff\xfe\x00garbage",
     ],
 )

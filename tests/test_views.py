@@ -166,7 +166,9 @@ def test_an_invalid_id_is_a_form_error_with_no_lookup(sales_client, portal_upstr
         response = sales_client.get("/", {"project": query})
         assert response.status_code == 400
         assert 'aria-invalid="true"' in response.content.decode()
-        assert ("A project ID is a whole number" in text(response)) or ("Enter a Solar Proof project ID" in text(response))
+        assert ("A project ID is a whole number" in text(response)) or (
+            "Enter a Solar Proof project ID" in text(response)
+        )
     assert portal_upstream.total_calls() == before
     assert not LookupEvent.objects.exists()
 
