@@ -12,8 +12,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: export DJANGO_DEBUG ?= true
-run: $(VENV)/.installed
+# Local development settings for manage.py in this checkout (never used in production).
+.env:
+	printf '# Local development only: written by make, ignored by git.\nDJANGO_DEBUG=true\n' > $@
+
+run: $(VENV)/.installed .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo "Open http://127.0.0.1:$(PORT)/ and sign in with one of the users above."
@@ -22,7 +25,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed .env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run

@@ -14,6 +14,9 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+# A developer's checkout has a .env (written by make) that turns DEBUG on; values already
+# in the environment win, and production images never contain the file.
+environ.Env.read_env(BASE_DIR / ".env")
 
 
 def _required(name: str, value: str, why: str) -> str:
