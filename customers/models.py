@@ -57,8 +57,10 @@ class LookupEventManager(models.Manager.from_queryset(LookupEventQuerySet)):  # 
         duration_ms: int = 0,
         cache_hit: bool = False,
     ) -> LookupEvent:
-        """The one way to write an audit row."""
-        return self.create(
+        """The one way to write an audit row: appended to the hash chain under its lock."""
+        from customers import audit
+
+        return audit.append(
             user=user,
             username=user.get_username(),
             project_id=project_id,
@@ -74,6 +76,8 @@ class LookupEventManager(models.Manager.from_queryset(LookupEventQuerySet)):  # 
 
 
 class LookupEvent(models.Model):
+    # Gapless, assigned under the chain lock: the order of the hash chain.
+    sequence = models.PositiveBigIntegerField(unique=True, editable=False)
     created_at = models.DateTimeField("time", default=timezone.now, editable=False)
     # PROTECT: a user with history is deactivated, not deleted, so the trail stays whole.
     user = models.ForeignKey(
@@ -91,17 +95,24 @@ class LookupEvent(models.Model):
     request_id = models.CharField("request ID", max_length=64, blank=True, editable=False)
     duration_ms = models.PositiveIntegerField("duration (ms)", default=0, editable=False)
     cache_hit = models.BooleanField(default=False, editable=False)
+    prev_hash = models.CharField(
+        "previous hash", max_length=64, editable=False, help_text="The hash of the event before this one."
+    )
+    hash = models.CharField(
+        max_length=64, editable=False, help_text="SHA-256 of this event's stored values and the previous hash."
+    )
 
     objects = LookupEventManager()
 
     class Meta:
         verbose_name = "lookup event"
-        ordering = ["-created_at", "-id"]
+        ordering = ["-sequence"]
         indexes = [
-            models.Index(fields=["-created_at"], name="lookup_time_idx"),
-            models.Index(fields=["user", "-created_at"], name="lookup_user_time_idx"),
-            models.Index(fields=["username", "-created_at"], name="lookup_username_time_idx"),
-            models.Index(fields=["project_id", "-created_at"], name="lookup_project_time_idx"),
+            models.Index(fields=["created_at"], name="lookup_time_idx"),
+            models.Index(fields=["user", "-sequence"], name="lookup_user_seq_idx"),
+            models.Index(fields=["username", "-sequence"], name="lookup_username_seq_idx"),
+            models.Index(fields=["project_id", "-sequence"], name="lookup_project_seq_idx"),
+            models.Index(fields=["outcome", "-sequence"], name="lookup_outcome_seq_idx"),
         ]
         permissions = [("look_up_customer", "Can look up a customer by project ID")]
 
@@ -115,3 +126,70 @@ class LookupEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AuditLogIsAppendOnly("Lookup events cannot be deleted.")
+
+
+class AuditAnchor(models.Model):
+    """A prune of the audit log: where the remaining chain now starts, and why.
+
+    The first remaining event links to ``through_hash``, so the verifier can accept a
+    chain that no longer starts at sequence 1 without trusting anyone's word for it.
+    """
+
+    created_at = models.DateTimeField("time", default=timezone.now, editable=False)
+    username = models.CharField(max_length=150, editable=False, help_text="Who ran the prune.")
+    through_sequence = models.PositiveBigIntegerField(
+        unique=True, editable=False, help_text="The last sequence removed."
+    )
+    through_hash = models.CharField(max_length=64, editable=False, help_text="The hash of the last event removed.")
+    events_pruned = models.PositiveBigIntegerField(editable=False)
+    older_than_days = models.PositiveIntegerField(editable=False)
+    signature = models.CharField(
+        max_length=64, blank=True, editable=False, help_text="HMAC-SHA256 with AUDIT_SIGNING_KEY, when set."
+    )
+
+    class Meta:
+        verbose_name = "audit log prune"
+        ordering = ["-through_sequence"]
+
+    def __str__(self) -> str:
+        return f"Pruned {self.events_pruned} events through sequence {self.through_sequence}"
+
+
+class AuditGate(models.Model):
+    """Holds a row only inside the prune's own transaction; the database triggers let a
+    DELETE through while it does. Never committed with a row in it."""
+
+    class Meta:
+        verbose_name = "audit prune gate"
+
+    def __str__(self) -> str:
+        return "open prune gate"
+
+
+class HistoryReview(models.Model):
+    """Somebody reviewed the lookup history: reading the log is itself on the record."""
+
+    class Kind(models.TextChoices):
+        VIEW = "view", "Viewed history"
+        EXPORT = "export", "Exported CSV"
+
+    created_at = models.DateTimeField("time", default=timezone.now, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="history_reviews", editable=False
+    )
+    username = models.CharField(max_length=150, editable=False)
+    kind = models.CharField(max_length=8, choices=Kind.choices, editable=False)
+    filters = models.JSONField(default=dict, editable=False, help_text="The filters in force.")
+    rows = models.PositiveBigIntegerField(
+        null=True, editable=False, help_text="Rows exported; for a page view, rows shown."
+    )
+    ip = models.GenericIPAddressField("IP address", null=True, blank=True, editable=False)
+    request_id = models.CharField("request ID", max_length=64, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "history review"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["-created_at"], name="review_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.username}: {self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"

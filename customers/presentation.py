@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import quote, urlencode
 
 import phonenumbers
@@ -128,3 +129,36 @@ def maps_url(address: str) -> str | None:
     if not address:
         return None
     return "https://www.google.com/maps/search/?" + urlencode({"api": "1", "query": address})
+
+
+@dataclass(frozen=True)
+class Bar:
+    day: date
+    count: int
+    x: float
+    y: float
+    height: float
+    label: str
+
+
+CHART_WIDTH, CHART_HEIGHT, CHART_GAP = 600, 120, 2
+
+
+def day_chart(per_day: list[tuple[date, int]]) -> list[Bar]:
+    """Bars for an inline SVG of lookups per day; no chart library, nothing fetched."""
+    peak = max((count for _, count in per_day), default=0) or 1
+    width = CHART_WIDTH / max(len(per_day), 1)
+    bars = []
+    for index, (day, count) in enumerate(per_day):
+        height = round(count / peak * (CHART_HEIGHT - 20), 1)
+        bars.append(
+            Bar(
+                day=day,
+                count=count,
+                x=round(index * width, 1),
+                y=round(CHART_HEIGHT - height, 1),
+                height=height,
+                label=f"{day:%a} {day.day} {day:%b}: {count} lookup{'s' if count != 1 else ''}",
+            )
+        )
+    return bars

@@ -7,4 +7,7 @@ app_name = "customers"
 urlpatterns = [
     path("", views.search, name="search"),
     path("projects/<int:project_id>/", views.project, name="project"),
+    path("history/", views.history_page, name="history"),
+    path("history/export.csv", views.history_export, name="history_export"),
+    path("history/reviews/", views.history_reviews, name="history_reviews"),
 ]

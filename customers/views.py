@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import logging
 
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
-from customers import lookups
-from customers.forms import ProjectSearchForm
-from customers.models import LookupEvent, Outcome
-from customers.presentation import customer_card
+from customers import history, lookups
+from customers.forms import HistoryFilterForm, ProjectSearchForm
+from customers.models import HistoryReview, LookupEvent, Outcome
+from customers.presentation import customer_card, day_chart
 from solarproof_portal.middleware import client_ip
 
 logger = logging.getLogger(__name__)
@@ -138,3 +139,103 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["cache"] = "unavailable"
     ready = all(state == "ok" for state in checks.values())
     return JsonResponse({"ready": ready, **checks}, status=200 if ready else 503)
+
+
+def _history_filters(form: HistoryFilterForm) -> history.Filters:
+    data = form.cleaned_data
+    return history.Filters(
+        user=data.get("user", ""),
+        project=data.get("project"),
+        outcome=data.get("outcome", ""),
+        date_from=data.get("from"),
+        date_to=data.get("to"),
+    )
+
+
+def _sequence_param(request: HttpRequest, name: str) -> int | None:
+    value = request.GET.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+can_review_history = permission_required("customers.view_lookupevent", raise_exception=True)
+
+
+@require_GET
+@login_required
+@can_review_history
+@never_cache
+def history_page(request: HttpRequest) -> HttpResponse:
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        context = {"form": form, "page": None, "filters": None}
+        return _render_history(request, context, status=400)
+    filters = _history_filters(form)
+    page = history.page_of(
+        history.filter_events(filters),
+        before=_sequence_param(request, "before"),
+        after=_sequence_param(request, "after"),
+    )
+    history.record_review(
+        user=request.user,
+        kind=HistoryReview.Kind.VIEW,
+        filters=filters,
+        rows=len(page.events),
+        ip=client_ip(request),
+        request_id=request.request_id,
+    )
+    return _render_history(request, {"form": form, "page": page, "filters": filters})
+
+
+def _render_history(request: HttpRequest, context: dict[str, object], *, status: int = 200) -> HttpResponse:
+    query = request.GET.copy()
+    for key in ("before", "after"):
+        query.pop(key, None)
+    context["query"] = query.urlencode()
+    if request.htmx and not request.htmx.history_restore_request:
+        response = render(request, "customers/_history_table.html", context, status=status)
+    else:
+        summary = history.summary()
+        context.update(summary=summary, bars=day_chart(summary.per_day), tab="history")
+        response = render(request, "customers/history.html", context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_GET
+@login_required
+@can_review_history
+def history_export(request: HttpRequest) -> HttpResponse:
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        errors = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
+        return HttpResponse(f"Cannot export: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
+    filters = _history_filters(form)
+    events, count = history.export_snapshot(filters)
+    history.record_review(
+        user=request.user,
+        kind=HistoryReview.Kind.EXPORT,
+        filters=filters,
+        rows=count,
+        ip=client_ip(request),
+        request_id=request.request_id,
+    )
+    response = StreamingHttpResponse(history.export_csv(events), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="lookup-history-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@login_required
+@can_review_history
+@never_cache
+def history_reviews(request: HttpRequest) -> HttpResponse:
+    before = _sequence_param(request, "before")
+    reviews = HistoryReview.objects.order_by("-id")
+    if before is not None:
+        reviews = reviews.filter(id__lt=before)
+    rows = list(reviews[: history.PAGE_SIZE + 1])
+    older = rows[history.PAGE_SIZE - 1].id if len(rows) > history.PAGE_SIZE else None
+    context = {"reviews": rows[: history.PAGE_SIZE], "older": older, "tab": "reviews"}
+    return render(request, "customers/history_reviews.html", context)

@@ -6,6 +6,7 @@ default safely stops start-up with a message that names the variable.
 """
 
 import re
+from datetime import time
 from pathlib import Path
 
 import environ
@@ -45,6 +46,19 @@ def _positive(name: str, default: float) -> float:
     return value
 
 
+def _hours(name: str, default: str) -> tuple[time, time]:
+    """Parse office hours such as ``06:00-20:00`` into (start, end)."""
+    raw = env.str(name, default=default).strip()
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})", raw)
+    try:
+        start, end = (time(int(match[1]), int(match[2])), time(int(match[3]), int(match[4]))) if match else (None, None)
+    except ValueError:
+        start = end = None
+    if start is None or end is None or start >= end:
+        raise ImproperlyConfigured(f"{name} must look like 06:00-20:00 (start before end), not {raw!r}.")
+    return start, end
+
+
 def _non_negative_int(name: str, default: int) -> int:
     try:
         value = env.int(name, default=default)
@@ -77,6 +91,16 @@ SOLARPROOF_TIMEOUT = _positive("SOLARPROOF_TIMEOUT", 8.0)
 
 LOOKUP_CACHE_SECONDS = _non_negative_int("LOOKUP_CACHE_SECONDS", 60)
 LOOKUP_RATE_LIMIT = _rate("LOOKUP_RATE_LIMIT", "60/m")
+# --- Audit log ---------------------------------------------------------------------
+
+# Days of lookup history kept by prune_audit_log; unset means prune refuses to guess.
+AUDIT_RETENTION_DAYS = _non_negative_int("AUDIT_RETENTION_DAYS", 0) or None
+# Signs checkpoints of the audit chain's head, and prune anchors, so a rewrite of the
+# whole table can be told from the real thing. Keep it out of the database's reach.
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
+AUDIT_ALERT_DISTINCT_PROJECTS_PER_HOUR = _non_negative_int("AUDIT_ALERT_DISTINCT_PROJECTS_PER_HOUR", 30)
+AUDIT_BUSINESS_HOURS = _hours("AUDIT_BUSINESS_HOURS", "06:00-20:00")
+
 # How many reverse proxies in front of the portal append to X-Forwarded-For. With 0 the
 # header is ignored, so a client cannot choose the address written to the audit log.
 TRUSTED_PROXY_COUNT = _non_negative_int("TRUSTED_PROXY_COUNT", 0)
@@ -130,6 +154,12 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = _non_negative_int("DATABASE_CONN_MAX_AGE", 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Writers take the lock when their transaction begins, so audit appends queue up in
+    # order instead of failing with "database is locked" halfway through. The test
+    # database is a file so that threads in the tests share it.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

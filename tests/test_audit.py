@@ -68,3 +68,24 @@ def test_the_admin_is_read_only_even_for_superusers(client, django_user_model, e
     response = client.post(f"/admin/customers/lookupevent/{event.pk}/change/", {"project_id": 1})
     assert response.status_code == 403
     assert LookupEvent.objects.get().project_id == 2143
+
+
+@pytest.mark.parametrize("model", ["lookupevent", "historyreview", "auditanchor"])
+def test_audit_records_have_no_bulk_actions_in_the_admin(client, django_user_model, event, model):
+    boss = django_user_model.objects.create_superuser("boss", password="pw-boss-123456")
+    client.force_login(boss)
+    page = client.get(f"/admin/customers/{model}/").content.decode()
+    assert 'name="action"' not in page
+    assert client.get(f"/admin/customers/{model}/add/").status_code == 403
+
+
+def test_the_admin_lists_events_without_counting_them_all(client, django_user_model, event):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    boss = django_user_model.objects.create_superuser("boss", password="pw-boss-123456")
+    client.force_login(boss)
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/admin/customers/lookupevent/?q=sam.sales")
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert all("WHERE" in sql.upper() for sql in counts), counts  # the filtered count only

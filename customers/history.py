@@ -1,0 +1,246 @@
+"""Reviewing the lookup history: filters, keyset pages, the summary, the CSV export,
+and the record that somebody reviewed it. Knows users and the database, not HTML."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.functions import ExtractHour, ExtractMinute, TruncDate, TruncHour
+from django.utils import timezone
+
+from customers.models import HistoryReview, LookupEvent
+
+PAGE_SIZE = 50
+EXPORT_COLUMNS = (
+    "sequence",
+    "time",
+    "username",
+    "project_id",
+    "outcome",
+    "customer_id",
+    "channel",
+    "ip",
+    "request_id",
+    "duration_ms",
+)
+SUMMARY_DAYS = 30
+SUMMARY_CACHE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Filters:
+    user: str = ""
+    project: int | None = None
+    outcome: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        """What a review record stores: only the filters that were set."""
+        values = {
+            "user": self.user,
+            "project": self.project,
+            "outcome": self.outcome,
+            "from": self.date_from.isoformat() if self.date_from else None,
+            "to": self.date_to.isoformat() if self.date_to else None,
+        }
+        return {key: value for key, value in values.items() if value not in ("", None)}
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+def filter_events(filters: Filters) -> QuerySet[LookupEvent]:
+    events = LookupEvent.objects.all()
+    if filters.user:
+        events = events.filter(username=filters.user)
+    if filters.project is not None:
+        events = events.filter(project_id=filters.project)
+    if filters.outcome:
+        events = events.filter(outcome=filters.outcome)
+    # Dates are days in the portal's time zone; "to" includes the whole of its day.
+    if filters.date_from:
+        events = events.filter(created_at__gte=_start_of(filters.date_from))
+    if filters.date_to:
+        events = events.filter(created_at__lt=_start_of(filters.date_to + timedelta(days=1)))
+    return events
+
+
+@dataclass(frozen=True)
+class Page:
+    events: list[LookupEvent]
+    newer: int | None  # pass as ?after= for the page of newer events
+    older: int | None  # pass as ?before= for the page of older events
+
+
+def page_of(events: QuerySet[LookupEvent], *, before: int | None = None, after: int | None = None) -> Page:
+    """Keyset pages, newest first: one indexed range scan each, and never a COUNT(*)."""
+    if after is not None:
+        rows = list(events.filter(sequence__gt=after).order_by("sequence")[: PAGE_SIZE + 1])
+        has_newer = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE][::-1]
+        has_older = bool(rows)
+    else:
+        if before is not None:
+            events = events.filter(sequence__lt=before)
+        rows = list(events.order_by("-sequence")[: PAGE_SIZE + 1])
+        has_older = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        has_newer = before is not None and bool(rows)
+    return Page(
+        events=rows,
+        newer=rows[0].sequence if rows and has_newer else None,
+        older=rows[-1].sequence if rows and has_older else None,
+    )
+
+
+def record_review(
+    *, user: Any, kind: HistoryReview.Kind, filters: Filters, rows: int | None, ip: str | None, request_id: str
+) -> HistoryReview:
+    return HistoryReview.objects.create(
+        user=user,
+        username=user.get_username(),
+        kind=kind,
+        filters=filters.as_record(),
+        rows=rows,
+        ip=ip,
+        request_id=request_id[:64],
+    )
+
+
+# --- export ------------------------------------------------------------------------
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value: object) -> object:
+    # A spreadsheet runs a cell that starts with one of these as a formula.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def export_snapshot(filters: Filters) -> tuple[QuerySet[LookupEvent], int]:
+    """The events to export and how many, fixed at the current head so the count in
+    the review record matches the rows streamed even while lookups continue."""
+    head = LookupEvent.objects.aggregate(head=Max("sequence"))["head"] or 0
+    events = filter_events(filters).filter(sequence__lte=head)
+    return events, events.count()
+
+
+def export_csv(events: QuerySet[LookupEvent]) -> Iterator[str]:
+    """CSV lines, streamed from a server-side cursor: memory stays flat however many rows."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(EXPORT_COLUMNS)
+    tz = timezone.get_current_timezone()
+    fields = [column if column != "time" else "created_at" for column in EXPORT_COLUMNS]
+    for row in events.order_by("sequence").values_list(*fields).iterator(chunk_size=2000):
+        values = list(row)
+        values[1] = values[1].astimezone(tz).isoformat()
+        yield writer.writerow([_cell(value) for value in values])
+
+
+# --- summary -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unusual:
+    username: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    per_day: list[tuple[date, int]]
+    today: int
+    last_7_days: int
+    busiest: list[tuple[str, int]]
+    unusual: list[Unusual]
+
+
+def summary() -> Summary:
+    """A small picture of the last 30 days, cached briefly: it reads many rows."""
+    key = f"history:summary:v1:{timezone.localdate().isoformat()}"
+    try:
+        cached = cache.get(key)
+    except Exception:
+        cached = None
+    if cached is not None:
+        return cached
+    result = _compute_summary()
+    with contextlib.suppress(Exception):  # a cache outage only costs a recomputation
+        cache.set(key, result, timeout=SUMMARY_CACHE_SECONDS)
+    return result
+
+
+def _compute_summary() -> Summary:
+    tz = timezone.get_current_timezone()
+    today = timezone.localdate()
+    first_day = today - timedelta(days=SUMMARY_DAYS - 1)
+    recent = LookupEvent.objects.filter(created_at__gte=_start_of(first_day))
+    counts = dict(
+        recent.annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    per_day = [
+        (first_day + timedelta(days=offset), counts.get(first_day + timedelta(days=offset), 0))
+        for offset in range(SUMMARY_DAYS)
+    ]
+    week = LookupEvent.objects.filter(created_at__gte=_start_of(today - timedelta(days=6)))
+    busiest = list(
+        week.values("username").annotate(n=Count("id")).order_by("-n", "username").values_list("username", "n")[:5]
+    )
+    return Summary(
+        per_day=per_day,
+        today=per_day[-1][1],
+        last_7_days=sum(n for _, n in per_day[-7:]),
+        busiest=busiest,
+        unusual=_unusual(week, tz),
+    )
+
+
+def _unusual(week: QuerySet[LookupEvent], tz: Any) -> list[Unusual]:
+    threshold = settings.AUDIT_ALERT_DISTINCT_PROJECTS_PER_HOUR
+    flagged: dict[str, list[str]] = {}
+    heavy = (
+        week.annotate(hour=TruncHour("created_at", tzinfo=tz))
+        .values("username", "hour")
+        .annotate(projects=Count("project_id", distinct=True))
+        .filter(projects__gt=threshold)
+        .values_list("username", "projects")
+    )
+    peaks: dict[str, int] = {}
+    for username, projects in heavy:
+        peaks[username] = max(projects, peaks.get(username, 0))
+    for username, peak in peaks.items():
+        flagged.setdefault(username, []).append(f"{peak} different projects in one hour (alert above {threshold})")
+    start, end = settings.AUDIT_BUSINESS_HOURS
+    outside = (
+        week.annotate(h=ExtractHour("created_at", tzinfo=tz), m=ExtractMinute("created_at", tzinfo=tz))
+        .filter(
+            Q(h__lt=start.hour)
+            | Q(h=start.hour, m__lt=start.minute)
+            | Q(h__gt=end.hour)
+            | Q(h=end.hour, m__gte=end.minute)
+        )
+        .values("username")
+        .annotate(n=Count("id"))
+        .values_list("username", "n")
+    )
+    for username, n in outside:
+        flagged.setdefault(username, []).append(f"{n} lookup{'s' if n != 1 else ''} outside {start:%H:%M}–{end:%H:%M}")
+    return [Unusual(username, "; ".join(reasons)) for username, reasons in sorted(flagged.items())]

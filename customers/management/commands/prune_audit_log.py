@@ -1,0 +1,29 @@
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from customers import audit
+
+
+class Command(BaseCommand):
+    help = "Delete lookup events older than N days (default AUDIT_RETENTION_DAYS), keeping the chain verifiable."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--older-than-days", type=int, default=None)
+        parser.add_argument("--by", default="prune_audit_log", help="who is pruning, for the record")
+
+    def handle(self, *args: Any, older_than_days: int | None, by: str, **options: Any) -> None:
+        days = older_than_days if older_than_days is not None else settings.AUDIT_RETENTION_DAYS
+        if days is None:
+            raise CommandError("Say how much history to keep: --older-than-days N, or set AUDIT_RETENTION_DAYS.")
+        if days < 1:
+            raise CommandError("--older-than-days must be at least 1.")
+        anchor = audit.prune(older_than_days=days, username=by)
+        if anchor is None:
+            self.stdout.write(f"Nothing older than {days} days.")
+            return
+        self.stdout.write(
+            f"Pruned {anchor.events_pruned} events through sequence {anchor.through_sequence}; "
+            "the remaining chain starts from that anchor."
+        )

@@ -1,0 +1,306 @@
+"""Tamper evidence: the hash chain, its verifier, checkpoints, the triggers and prune."""
+
+import importlib
+import itertools
+import json
+import multiprocessing
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import DatabaseError, connection, connections, transaction
+from django.utils import timezone
+
+from customers import audit
+from customers.lookups import _client, look_up_customer
+from customers.models import AuditAnchor, LookupEvent
+
+TABLE = "customers_lookupevent"
+TRIGGERS = importlib.import_module("customers.migrations.0003_append_only_triggers")
+
+
+def record(user, project_id: int = 2143, **fields) -> LookupEvent:
+    return LookupEvent.objects.record(user=user, project_id=project_id, outcome="found", channel="web", **fields)
+
+
+def tamper(sql: str, params: list | None = None) -> None:
+    """Change the table behind the application's back, as someone with database access could."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks block ALTER
+            cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER USER")
+            cursor.execute(sql, params)
+            cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER USER")
+        else:
+            for drop in TRIGGERS.SQLITE_REVERSE:
+                cursor.execute(drop)
+            cursor.execute(sql, params)
+            for create in TRIGGERS.SQLITE:
+                cursor.execute(create)
+
+
+def verify(**options) -> str:
+    try:
+        from io import StringIO
+
+        out = StringIO()
+        call_command("verify_audit_log", stdout=out, **options)
+        return out.getvalue().strip()
+    except CommandError as exc:
+        return f"ERROR {exc}"
+
+
+@pytest.fixture
+def chain(db, sales_user):
+    return [record(sales_user, project_id) for project_id in (2143, 2144, 2145, 2146, 2147)]
+
+
+def test_an_honest_log_verifies(chain):
+    assert verify() == "OK: 5 events verified"
+
+
+def test_an_empty_log_verifies(db):
+    assert verify() == "OK: 0 events verified"
+
+
+def test_events_link_in_a_gapless_sequence(chain):
+    assert [event.sequence for event in chain] == [1, 2, 3, 4, 5]
+    assert chain[0].prev_hash == audit.GENESIS
+    assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(chain))
+
+
+def test_the_hash_covers_exactly_what_is_stored(chain):
+    stored = LookupEvent.objects.get(sequence=3)
+    assert audit.event_hash({name: getattr(stored, name) for name in audit.CHAIN_FIELDS}) == stored.hash
+
+
+def test_an_edited_row_is_caught(chain):
+    tamper(f"UPDATE {TABLE} SET project_id = 9999 WHERE sequence = 3")
+    assert verify() == "ERROR FAILED at sequence 3: its stored values do not match its hash (a row was edited)"
+
+
+def test_an_edited_time_is_caught(chain):
+    tamper(f"UPDATE {TABLE} SET created_at = %s WHERE sequence = 2", [timezone.now() - timedelta(days=3)])
+    assert verify().startswith("ERROR FAILED at sequence 2: its stored values do not match")
+
+
+def test_a_deleted_row_is_caught(chain):
+    tamper(f"DELETE FROM {TABLE} WHERE sequence = 4")
+    assert verify() == "ERROR FAILED at sequence 4: this event is missing (a row was deleted)"
+
+
+def test_deleting_the_oldest_rows_is_caught(chain):
+    tamper(f"DELETE FROM {TABLE} WHERE sequence <= 2")
+    assert verify().startswith("ERROR FAILED at sequence 1: the log starts at sequence 3")
+
+
+def test_an_inserted_row_is_caught(chain):
+    # Make room at sequence 3 and put a forged event there with a correct-looking hash.
+    tamper(f"UPDATE {TABLE} SET sequence = sequence + 100 WHERE sequence >= 3")
+    tamper(f"UPDATE {TABLE} SET sequence = sequence - 99 WHERE sequence >= 103")
+    forged = LookupEvent.objects.get(sequence=4)
+    values = {name: getattr(forged, name) for name in audit.CHAIN_FIELDS}
+    values.update(sequence=3, project_id=1234, prev_hash=chain[1].hash)
+    tamper(
+        f"INSERT INTO {TABLE} (sequence, created_at, user_id, username, project_id, outcome, customer_id, channel,"
+        " ip, user_agent, request_id, duration_ms, cache_hit, prev_hash, hash)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [*values.values(), audit.event_hash(values)],
+    )
+    result = verify()
+    assert result.startswith("ERROR FAILED at sequence 4"), result
+
+
+def test_reordered_rows_are_caught(chain):
+    tamper(f"UPDATE {TABLE} SET sequence = 1000 WHERE sequence = 2")
+    tamper(f"UPDATE {TABLE} SET sequence = 2 WHERE sequence = 3")
+    tamper(f"UPDATE {TABLE} SET sequence = 3 WHERE sequence = 1000")
+    assert verify().startswith("ERROR FAILED at sequence 2: it does not link")
+
+
+def test_a_whole_table_rewrite_is_caught_against_a_checkpoint(settings, chain, sales_user, tmp_path):
+    settings.AUDIT_SIGNING_KEY = "checkpoint-key"
+    checkpoint = tmp_path / "head.json"
+    from io import StringIO
+
+    out = StringIO()
+    call_command("audit_checkpoint", stdout=out)
+    checkpoint.write_text(out.getvalue())
+    statement = json.loads(out.getvalue())
+    assert statement["sequence"] == 5 and statement["hash"] == chain[-1].hash and statement["signature"]
+    assert verify(checkpoint=checkpoint) == "OK: 5 events verified; checkpoint at sequence 5 matches"
+
+    # Rewrite history wholesale: a consistent chain that never contained project 2145.
+    tamper(f"DELETE FROM {TABLE}")
+    for project_id in (2143, 2144, 2146, 2147, 2148):
+        record(sales_user, project_id)
+    assert verify() == "OK: 5 events verified"  # internally consistent...
+    assert verify(checkpoint=checkpoint) == (  # ...but not the log the checkpoint saw
+        "ERROR FAILED at sequence 5: the event at the checkpoint has a different hash (the log was rewritten)"
+    )
+
+
+def test_a_log_cut_short_is_caught_against_a_checkpoint(settings, chain, tmp_path):
+    settings.AUDIT_SIGNING_KEY = "checkpoint-key"
+    checkpoint = tmp_path / "head.json"
+    checkpoint.write_text(json.dumps(audit.checkpoint()))
+    tamper(f"DELETE FROM {TABLE} WHERE sequence = 5")
+    assert "rows removed from the end" in verify(checkpoint=checkpoint)
+
+
+def test_a_forged_checkpoint_is_refused(settings, chain, tmp_path):
+    settings.AUDIT_SIGNING_KEY = "checkpoint-key"
+    statement = audit.checkpoint()
+    statement["hash"] = "f" * 64
+    checkpoint = tmp_path / "head.json"
+    checkpoint.write_text(json.dumps(statement))
+    assert "signature is not valid" in verify(checkpoint=checkpoint)
+
+
+def test_checkpoints_need_a_signing_key(settings, db):
+    settings.AUDIT_SIGNING_KEY = ""
+    with pytest.raises(CommandError, match="AUDIT_SIGNING_KEY must be set"):
+        call_command("audit_checkpoint")
+
+
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET project_id = 1", "DELETE FROM {t}"])
+def test_the_database_refuses_update_and_delete(chain, statement):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement.format(t=TABLE))
+    assert LookupEvent.objects.count() == 5
+
+
+def test_postgresql_refuses_truncate(chain):
+    if connection.vendor != "postgresql":
+        pytest.skip("TRUNCATE is PostgreSQL's; SQLite has none")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"TRUNCATE {TABLE} CASCADE")
+    assert LookupEvent.objects.count() == 5
+
+
+def test_prune_removes_old_events_and_keeps_the_chain_verifiable(settings, sales_user, db):
+    settings.AUDIT_SIGNING_KEY = "anchor-key"
+    for project_id in range(1001, 1011):
+        record(sales_user, project_id)
+    old = timezone.now() - timedelta(days=400)
+    tamper(f"UPDATE {TABLE} SET created_at = %s WHERE sequence <= 6", [old])
+    tamper(f"DELETE FROM {TABLE}")  # re-create the backdated rows as an honest chain
+    prev = audit.GENESIS
+    for sequence in range(1, 11):
+        event = LookupEvent(
+            sequence=sequence,
+            created_at=old if sequence <= 6 else timezone.now(),
+            user=sales_user,
+            username=sales_user.username,
+            project_id=1000 + sequence,
+            outcome="found",
+            channel="web",
+            prev_hash=prev,
+        )
+        event.hash = prev = audit.event_hash({name: getattr(event, name) for name in audit.CHAIN_FIELDS})
+        event.save(force_insert=True)
+    assert verify() == "OK: 10 events verified"
+
+    from io import StringIO
+
+    out = StringIO()
+    call_command("prune_audit_log", "--older-than-days", "365", "--by", "ada.admin", stdout=out)
+    assert "Pruned 6 events through sequence 6" in out.getvalue()
+    assert list(LookupEvent.objects.order_by("sequence").values_list("sequence", flat=True)) == [7, 8, 9, 10]
+    anchor = AuditAnchor.objects.get()
+    assert (anchor.username, anchor.through_sequence, anchor.events_pruned) == ("ada.admin", 6, 6)
+    assert verify() == "OK: 4 events verified"
+    record(sales_user, 2143)
+    assert verify() == "OK: 5 events verified"
+    # The gate is shut again: nobody else can delete.
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE}")
+
+
+def test_a_forged_prune_anchor_is_caught(settings, chain):
+    settings.AUDIT_SIGNING_KEY = "anchor-key"
+    tamper(f"DELETE FROM {TABLE} WHERE sequence <= 2")
+    AuditAnchor.objects.create(
+        username="mallory", through_sequence=2, through_hash=chain[1].hash, events_pruned=2, older_than_days=1
+    )
+    assert "the prune anchor's signature does not match" in verify()
+
+
+def test_prune_needs_a_retention(settings, db):
+    settings.AUDIT_RETENTION_DAYS = None
+    with pytest.raises(CommandError, match="Say how much history to keep"):
+        call_command("prune_audit_log")
+    settings.AUDIT_RETENTION_DAYS = 30
+    from io import StringIO
+
+    out = StringIO()
+    call_command("prune_audit_log", stdout=out)
+    assert "Nothing older than 30 days." in out.getvalue()
+
+
+@pytest.fixture
+def committed_log(django_db_serialized_rollback, transactional_db, settings):
+    """Tests whose writers commit for real (the roles are restored from the serialised
+    database first). Afterwards the log is emptied through the prune's gate, since the
+    triggers refuse the usual flush of a non-empty table."""
+    settings.LOOKUP_RATE_LIMIT = (100_000, 60)
+    yield
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO customers_auditgate (id) VALUES (1)")
+        cursor.execute(f"DELETE FROM {TABLE}")
+        cursor.execute("DELETE FROM customers_auditgate")
+
+
+def test_concurrent_threads_never_fork_the_chain(committed_log, make_user):
+    users = [make_user(f"writer{index}", "Sales") for index in range(8)]
+    errors: list[BaseException] = []
+
+    def write(user) -> None:
+        try:
+            for project_id in range(1001, 1011):
+                look_up_customer(user=user, project_id=project_id)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert LookupEvent.objects.count() == 80
+    assert sorted(LookupEvent.objects.values_list("sequence", flat=True)) == list(range(1, 81))
+    assert verify() == "OK: 80 events verified"
+
+
+def _write_in_process(user_pk: int, rounds: int) -> None:
+    connections.close_all()
+    _client.cache_clear()
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(pk=user_pk)
+    for index in range(rounds):
+        look_up_customer(user=user, project_id=1001 + index % 30)
+    connections.close_all()
+
+
+def test_concurrent_processes_never_fork_the_chain(committed_log, make_user):
+    if connection.vendor != "postgresql":
+        pytest.skip("several app processes share PostgreSQL in production; SQLite is single-server")
+    users = [make_user(f"proc{index}", "Sales") for index in range(4)]
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=_write_in_process, args=(user.pk, 25)) for user in users]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+    assert [process.exitcode for process in processes] == [0, 0, 0, 0]
+    assert LookupEvent.objects.count() == 100
+    assert sorted(LookupEvent.objects.values_list("sequence", flat=True)) == list(range(1, 101))
+    assert verify() == "OK: 100 events verified"
