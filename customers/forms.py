@@ -1,6 +1,8 @@
 import re
+from datetime import datetime
 
 from django import forms
+from django.utils import timezone
 
 from customers.lookups import MAX_PROJECT_ID
 from customers.models import Outcome
@@ -74,4 +76,23 @@ class HistoryFilterForm(forms.Form):
         cleaned = super().clean()
         if cleaned.get("from") and cleaned.get("to") and cleaned["from"] > cleaned["to"]:
             self.add_error("to", "“To” must be on or after “From”.")
+        return cleaned
+
+
+class SiteVisitForm(forms.Form):
+    """When to visit the site, for the calendar event. Times are the portal's time zone."""
+
+    date = forms.DateField(label="Date", widget=forms.DateInput(attrs={"type": "date"}))
+    time = forms.TimeField(label="Time", widget=forms.TimeInput(attrs={"type": "time", "step": "900"}))
+    minutes = forms.TypedChoiceField(
+        label="Length",
+        coerce=int,
+        initial=60,
+        choices=[(30, "30 minutes"), (60, "1 hour"), (90, "1½ hours"), (120, "2 hours"), (240, "Half a day")],
+    )
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean()
+        if cleaned.get("date") and cleaned.get("time"):
+            cleaned["start"] = timezone.make_aware(datetime.combine(cleaned["date"], cleaned["time"]))
         return cleaned

@@ -51,30 +51,121 @@ class Abn:
 
 
 @dataclass(frozen=True)
+class EmailTemplate:
+    label: str
+    mailto_href: str
+
+
+@dataclass(frozen=True)
 class CustomerCard:
     customer: Customer
+    project_id: int
     phone1: Phone | None
     phone2: Phone | None
     company_phone: Phone | None
     email: Email | None
     abn: Abn | None
-    maps_href: str | None
+    directions_href: str | None
+    apple_maps_href: str | None
+    address_warning: str
+    email_templates: list[EmailTemplate]
+
+    @property
+    def name(self) -> str:
+        return self.customer.full_name or self.customer.company_name or "the customer"
 
     @property
     def gst_registered(self) -> str:
         return {True: "Yes", False: "No", None: ""}[self.customer.gst_registered]
 
+    @property
+    def primary_phone(self) -> tuple[str, Phone] | None:
+        """The number to ring first: phone 1 if it can be dialled, else the next that can."""
+        numbers = (("phone 1", self.phone1), ("phone 2", self.phone2), ("company phone", self.company_phone))
+        for label, number in numbers:
+            if number and number.tel_href:
+                return label, number
+        return None
 
-def customer_card(customer: Customer) -> CustomerCard:
+
+def customer_card(customer: Customer, *, project_id: int) -> CustomerCard:
+    address = customer.site_address.strip()
+    mail = email(customer.email)
     return CustomerCard(
         customer=customer,
+        project_id=project_id,
         phone1=phone(customer.phone1),
         phone2=phone(customer.phone2),
         company_phone=phone(customer.company_phone),
-        email=email(customer.email),
+        email=mail,
         abn=abn(customer.abn),
-        maps_href=maps_url(customer.site_address),
+        directions_href=_url("https://www.google.com/maps/dir/", {"api": "1", "destination": address}),
+        apple_maps_href=_url("https://maps.apple.com/", {"daddr": address}),
+        address_warning=address_warning(address),
+        email_templates=email_templates(customer, project_id, mail),
     )
+
+
+def _url(base: str, query: dict[str, str]) -> str | None:
+    """A fixed https origin with the (untrusted) values URL-encoded into its query."""
+    return base + "?" + urlencode(query) if all(query.values()) else None
+
+
+_STATES = r"NSW|VIC|QLD|SA|WA|TAS|NT|ACT|New South Wales|Victoria|Queensland|South Australia|Western Australia|Tasmania|Northern Territory|Australian Capital Territory"  # noqa: E501
+
+
+def address_warning(address: str) -> str:
+    """Navigation apps guess when a state or a postcode is missing: say so before the drive."""
+    if not address:
+        return ""
+    missing = []
+    if not re.search(rf"\b({_STATES})\b", address, re.IGNORECASE):
+        missing.append("state")
+    if not re.search(r"\b\d{4}\b\s*$|\b\d{4}\b(?=[,\s]*(Australia)?\s*$)", address, re.IGNORECASE):
+        missing.append("postcode")
+    if not missing:
+        return ""
+    return f"This address has no {' or '.join(missing)}: check the pin before you drive."
+
+
+# Solar Proof's own documented jobs: following up a proposal, booking an installation,
+# confirming a site visit. Subject and body name the project and the site.
+_TEMPLATES = [
+    (
+        "Proposal follow-up",
+        "Your solar proposal (project {project})",
+        "Hi {first},\n\nI'm following up on the solar proposal for {site} (project {project}). "
+        "Do you have any questions, or would you like to go ahead?\n\nKind regards,",
+    ),
+    (
+        "Installation booking",
+        "Booking your solar installation (project {project})",
+        "Hi {first},\n\nWe're ready to book the installation at {site} (project {project}). "
+        "Which days suit you over the next few weeks?\n\nKind regards,",
+    ),
+    (
+        "Site visit confirmation",
+        "Site visit confirmation (project {project})",
+        "Hi {first},\n\nThis confirms our site visit to {site} (project {project}) on [date] at [time]. "
+        "Please let us know about gate codes, pets or access.\n\nKind regards,",
+    ),
+]
+
+
+def email_templates(customer: Customer, project_id: int, mail: Email | None) -> list[EmailTemplate]:
+    if not mail or not mail.mailto_href:
+        return []
+    values = {
+        "first": customer.first_name or customer.full_name or "there",
+        "site": customer.site_address or "your site",
+        "project": project_id,
+    }
+    templates = []
+    for label, subject, body in _TEMPLATES:
+        # mailto wants %20 for spaces, not +; and the values are percent-encoded.
+        query = urlencode({"subject": subject.format(**values), "body": body.format(**values)}, quote_via=quote)
+        templates.append(EmailTemplate(label=label, mailto_href=f"{mail.mailto_href}?{query}"))
+    return templates
 
 
 def phone(raw: str) -> Phone | None:
@@ -121,14 +212,6 @@ def abn(raw: str) -> Abn | None:
     if abn_number.is_valid(raw):
         return Abn(display=abn_number.format(raw), valid=True)
     return Abn(display=raw, valid=False)
-
-
-def maps_url(address: str) -> str | None:
-    """A universal Google Maps search URL: the app on Android and iOS, the site on a desk."""
-    address = address.strip()
-    if not address:
-        return None
-    return "https://www.google.com/maps/search/?" + urlencode({"api": "1", "query": address})
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.cache import cache
@@ -16,10 +17,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
-from customers import history, lookups
-from customers.forms import HistoryFilterForm, ProjectSearchForm
+from customers import contact_files, history, lookups
+from customers.forms import HistoryFilterForm, ProjectSearchForm, SiteVisitForm
 from customers.models import HistoryReview, LookupEvent, Outcome
-from customers.presentation import customer_card, day_chart
+from customers.presentation import CustomerCard, customer_card, day_chart
 from solarproof_portal.middleware import client_ip
 
 logger = logging.getLogger(__name__)
@@ -66,17 +67,24 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
     return _project_response(request, form.cleaned_data["project"])
 
 
-def _project_response(request: HttpRequest, project_id: int) -> HttpResponse:
+def _look_up(request: HttpRequest, project_id: int) -> lookups.LookupResult:
+    return lookups.look_up_customer(
+        user=request.user,
+        project_id=project_id,
+        ip=client_ip(request),
+        user_agent=request.headers.get("User-Agent", ""),
+        request_id=getattr(request, "request_id", ""),
+        refresh=request.GET.get("refresh") == "1",
+    )
+
+
+def _project_response(
+    request: HttpRequest, project_id: int, *, visit_form: SiteVisitForm | None = None, status: int | None = None
+) -> HttpResponse:
+    """The result page (or partial). Every path to a customer goes through the audited lookup."""
     form = ProjectSearchForm(initial={"project": project_id})
     try:
-        result = lookups.look_up_customer(
-            user=request.user,
-            project_id=project_id,
-            ip=client_ip(request),
-            user_agent=request.headers.get("User-Agent", ""),
-            request_id=getattr(request, "request_id", ""),
-            refresh=request.GET.get("refresh") == "1",
-        )
+        result = _look_up(request, project_id)
     except lookups.NotPermitted as exc:
         return _render_lookup(request, form, problem=str(exc), status=403)
     except lookups.AuditUnavailable as exc:
@@ -85,12 +93,61 @@ def _project_response(request: HttpRequest, project_id: int) -> HttpResponse:
         request,
         form,
         result=result,
-        card=customer_card(result.customer) if result.customer else None,
-        status=_STATUS[result.outcome],
+        card=customer_card(result.customer, project_id=project_id) if result.customer else None,
+        visit_form=visit_form or SiteVisitForm(),
+        status=status if result.found and status else _STATUS[result.outcome],
     )
     if request.htmx:
         push_url(response, reverse("customers:project", kwargs={"project_id": project_id}))
     return response
+
+
+def _download(request: HttpRequest, project_id: int, build: Callable[[CustomerCard], tuple[bytes | str, str, str]]):
+    """A file made from the customer: looked up (and audited) like any other view of them."""
+    form = ProjectSearchForm({"project": str(project_id)})
+    if not form.is_valid():
+        return _render_lookup(request, form, status=400)
+    try:
+        result = _look_up(request, project_id)
+    except lookups.NotPermitted as exc:
+        return _render_lookup(request, form, problem=str(exc), status=403)
+    except lookups.AuditUnavailable as exc:
+        return _render_lookup(request, form, problem=str(exc), status=503)
+    if not result.found:
+        return _render_lookup(request, form, result=result, status=_STATUS[result.outcome])
+    body, content_type, filename = build(customer_card(result.customer, project_id=project_id))
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@login_required
+def contact_vcf(request: HttpRequest, project_id: int) -> HttpResponse:
+    return _download(
+        request,
+        project_id,
+        lambda card: (contact_files.vcard(card), "text/vcard; charset=utf-8", f"customer-project-{project_id}.vcf"),
+    )
+
+
+@require_GET
+@login_required
+def site_visit_ics(request: HttpRequest, project_id: int) -> HttpResponse:
+    visit_form = SiteVisitForm(request.GET)
+    if not visit_form.is_valid():
+        return _project_response(request, project_id, visit_form=visit_form, status=400)
+    start, minutes = visit_form.cleaned_data["start"], int(visit_form.cleaned_data["minutes"])
+    return _download(
+        request,
+        project_id,
+        lambda card: (
+            contact_files.site_visit(card, start=start, minutes=minutes),
+            "text/calendar; charset=utf-8",
+            f"site-visit-project-{project_id}.ics",
+        ),
+    )
 
 
 def _render_lookup(

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from customers.forms import parse_project_id
 from customers.lookups import MAX_PROJECT_ID
-from customers.presentation import Phone, abn, email, maps_url, phone
+from customers.presentation import Phone, abn, address_warning, customer_card, email, phone
+from customers.solarproof import Customer
 
 
 def test_an_australian_mobile_without_a_plus_dials_in_e164():
@@ -41,7 +42,7 @@ def test_values_that_are_not_dialable_are_text_only():
 
 def test_empty_values_give_nothing():
     assert phone("") is None and phone("   ") is None
-    assert email("") is None and abn("") is None and maps_url("  ") is None
+    assert email("") is None and abn("") is None
 
 
 @given(st.text(max_size=40))
@@ -71,10 +72,42 @@ def test_abn_is_grouped_when_its_checksum_holds():
     assert (shown.display, shown.valid) == ("12 345 678 901", False)
 
 
-def test_maps_url_is_a_fixed_https_origin_with_the_address_encoded():
-    url = maps_url('1 Hack St" onmouseover="x')
-    assert url.startswith("https://www.google.com/maps/search/?api=1&query=")
-    assert '"' not in url and " " not in url
+def test_directions_are_fixed_https_origins_with_the_address_encoded():
+    card = customer_card(Customer(customer_id=1, site_address='1 Hack St" onmouseover="x'), project_id=7)
+    assert card.directions_href.startswith("https://www.google.com/maps/dir/?api=1&destination=1+Hack+St")
+    assert card.apple_maps_href.startswith("https://maps.apple.com/?daddr=1+Hack+St")
+    for url in (card.directions_href, card.apple_maps_href):
+        assert '"' not in url and " " not in url
+    assert customer_card(Customer(customer_id=1), project_id=7).directions_href is None
+
+
+def test_addresses_without_a_state_or_postcode_are_flagged():
+    assert address_warning("132 Mono Drive, Brisbane, QLD, 4321") == ""
+    assert address_warning("3 Smith St, Sydney NSW 2000, Australia") == ""
+    assert address_warning("15 Mitchell Street, Darwin City, NT, 0800") == ""
+    assert "no state" in address_warning("5 X St, Perth 6000")
+    assert "no postcode" in address_warning("5 X St, Perth, Western Australia")
+    assert "no state or postcode" in address_warning("Lot 12 Back Creek Road, near the old dairy")
+
+
+def test_email_templates_name_the_project_and_site_in_a_safe_mailto():
+    customer = Customer(
+        customer_id=1, first_name="Judy", email="judy@example.com", site_address="1 A St, Brisbane QLD 4000"
+    )
+    templates = customer_card(customer, project_id=2143).email_templates
+    assert [t.label for t in templates] == ["Proposal follow-up", "Installation booking", "Site visit confirmation"]
+    first = templates[0].mailto_href
+    assert first.startswith(
+        "mailto:judy@example.com?subject=Your%20solar%20proposal%20%28project%202143%29&body=Hi%20Judy"
+    )
+    assert "1%20A%20St%2C%20Brisbane%20QLD%204000" in first and "+" not in first
+    assert customer_card(Customer(customer_id=1, email="not an email"), project_id=1).email_templates == []
+
+
+def test_the_primary_phone_is_the_first_that_can_be_dialled():
+    card = customer_card(Customer(customer_id=1, phone1="000", phone2="0411 549 054"), project_id=1)
+    assert card.primary_phone == ("phone 2", phone("0411 549 054"))
+    assert customer_card(Customer(customer_id=1, phone1="nope"), project_id=1).primary_phone is None
 
 
 @given(st.integers(min_value=1, max_value=MAX_PROJECT_ID), st.sampled_from(["", " ", "Project #", "project id: ", "#"]))

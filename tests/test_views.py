@@ -53,7 +53,7 @@ def test_the_search_page_has_the_form_and_says_there_are_no_lookups_yet(sales_cl
     response = sales_client.get("/")
     assert response.status_code == 200
     page = response.content.decode()
-    assert 'inputmode="numeric"' in page and "autofocus" in page
+    assert 'inputmode="numeric"' in page and "data-autofocus-desktop" in page
     assert "None yet. Projects you look up appear here." in text(response)
 
 
@@ -76,7 +76,8 @@ def test_the_project_page_shows_both_cards_with_working_links(sales_client):
     assert "tel:+61411549054" in links
     assert "tel:1300602452" in links
     assert "mailto:judymatherson@gmail.com" in links
-    assert "https://www.google.com/maps/search/?api=1&amp;query=132+Mono+Drive%2C+Brisbane%2C+QLD%2C+4321" in links
+    assert "https://www.google.com/maps/dir/?api=1&amp;destination=132+Mono+Drive%2C+Brisbane%2C+QLD%2C+4321" in links
+    assert "https://maps.apple.com/?daddr=132+Mono+Drive%2C+Brisbane%2C+QLD%2C+4321" in links
     assert LookupEvent.objects.get().outcome == "found"
 
 
@@ -154,8 +155,8 @@ def test_htmx_gets_the_partial_and_the_pushed_url(sales_client):
 
 
 def test_the_full_page_and_the_partial_share_one_card(sales_client):
-    full = sales_client.get("/projects/2143/").content.decode()
-    partial = sales_client.get("/projects/2143/", **HTMX).content.decode()
+    full = sales_client.get("/projects/2143/?refresh=1").content.decode()
+    partial = sales_client.get("/projects/2143/?refresh=1", **HTMX).content.decode()
     card = re.search(r'<div class="cards">.*?</article>', partial, re.S)[0]
     assert card in full
 
@@ -212,10 +213,10 @@ def test_recent_lookups_list_the_users_own_lookups_newest_first(client, sales_us
 def test_refresh_asks_solar_proof_again(sales_client, portal_upstream):
     sales_client.get("/projects/2144/")
     cached = sales_client.get("/projects/2144/")
-    assert "from the portal's cache" in text(cached)
+    assert "From the portal's cache" in text(cached)
     before = portal_upstream.calls(2144)
     refreshed = sales_client.get("/projects/2144/?refresh=1")
-    assert "from the portal's cache" not in text(refreshed)
+    assert "From the portal's cache" not in text(refreshed)
     assert portal_upstream.calls(2144) == before + 1
 
 

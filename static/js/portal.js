@@ -1,0 +1,57 @@
+// The little the portal needs beyond htmx: copy buttons, and focus on desktops only.
+(function () {
+  "use strict";
+
+  function announce(message) {
+    var region = document.getElementById("copy-status");
+    if (!region) return;
+    region.textContent = "";
+    // A fresh text node, so screen readers announce the same message twice in a row.
+    window.setTimeout(function () { region.textContent = message; }, 50);
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "visually-hidden";
+      document.body.appendChild(area);
+      area.select();
+      var copied = document.execCommand("copy");
+      document.body.removeChild(area);
+      if (copied) { resolve(); } else { reject(new Error("copy refused")); }
+    });
+  }
+
+  function init(root) {
+    root.querySelectorAll("button.copy[hidden]").forEach(function (button) {
+      button.hidden = false;
+    });
+    // A keyboard at a desk wants the cursor in the search box; a tablet does not want
+    // its on-screen keyboard to cover the page on arrival.
+    var field = root.querySelector("[data-autofocus-desktop]");
+    if (field && window.matchMedia("(pointer: fine)").matches && !document.querySelector("#customer-name")) {
+      field.focus();
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button.copy");
+    if (!button) return;
+    var text = button.getAttribute("data-copy");
+    copyText(text).then(function () {
+      button.textContent = "Copied";
+      announce("Copied " + text);
+      window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    }, function () {
+      announce("Could not copy. Select the text and copy it instead.");
+    });
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:load", function (event) { init(event.detail.elt); });
+})();

@@ -1,0 +1,86 @@
+"""Save contact (vCard) and Schedule visit (iCalendar): lookups like any other."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+import vobject
+
+from customers.models import LookupEvent
+from tests.test_views import text
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sales_client(client, sales_user):
+    client.force_login(sales_user)
+    return client
+
+
+def test_save_contact_is_a_vcard_with_the_customers_details_and_is_audited(sales_client):
+    response = sales_client.get("/projects/2143/contact.vcf")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/vcard; charset=utf-8"
+    assert response["Content-Disposition"] == 'attachment; filename="customer-project-2143.vcf"'
+    card = vobject.readOne(response.content.decode())
+    assert card.fn.value == "Judy Matherson"
+    assert (card.n.value.given, card.n.value.family) == ("Judy", "Matherson")
+    phones = {(tel.value, tel.type_param) for tel in card.contents["tel"]}
+    assert phones == {("+61411549054", "CELL"), ("1300602452", "WORK")}
+    assert card.email.value == "judymatherson@gmail.com"
+    assert card.adr.value.street == "132 Mono Drive, Brisbane, QLD, 4321"
+    assert card.org.value == ["Solar Proof"]
+    assert "Solar Proof project 2143" in card.note.value
+    event = LookupEvent.objects.get()
+    assert (event.project_id, event.outcome, event.username) == (2143, "found", "sam.sales")
+
+
+def test_a_hostile_customer_gives_a_vcard_without_invalid_values(sales_client):
+    card = vobject.readOne(sales_client.get("/projects/2147/contact.vcf").content.decode())
+    assert "tel" not in card.contents and "email" not in card.contents
+    assert card.fn.value == """<script>alert('first')</script> "><img src=x onerror=alert(1)>"""
+
+
+def test_schedule_visit_is_an_ics_event_at_the_site_and_is_audited(sales_client):
+    response = sales_client.get("/projects/2144/visit.ics", {"date": "2026-12-03", "time": "09:30", "minutes": "90"})
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/calendar; charset=utf-8"
+    calendar = icalendar.Calendar.from_ical(response.content)
+    (event,) = calendar.walk("VEVENT")
+    brisbane = ZoneInfo("Australia/Brisbane")
+    assert event.decoded("dtstart") == datetime(2026, 12, 3, 9, 30, tzinfo=brisbane)
+    assert event.decoded("dtend") == datetime(2026, 12, 3, 11, 0, tzinfo=brisbane)
+    assert str(event["location"]) == "480 Mount Cotton Road, Capalaba, QLD, 4157"
+    assert str(event["summary"]) == "Site visit: Marcus Aurelio (project 2144)"
+    description = str(event["description"])
+    assert "Customer: Marcus Aurelio" in description and "Phone: (07) 3123 4567" in description
+    assert LookupEvent.objects.get().outcome == "found"
+
+
+def test_a_bad_visit_time_gets_a_clear_message(sales_client):
+    response = sales_client.get("/projects/2144/visit.ics", {"date": "someday", "time": "25:00", "minutes": "7"})
+    assert response.status_code == 400
+    page = text(response)
+    assert "Enter a valid date." in page and "Enter a valid time." in page
+    assert "Marcus Aurelio" in page  # the card is still there to fix the form on
+
+
+@pytest.mark.parametrize(
+    "url", ["/projects/9404/contact.vcf", "/projects/9404/visit.ics?date=2026-12-03&time=09:30&minutes=60"]
+)
+def test_no_file_for_a_project_without_a_customer(sales_client, url):
+    response = sales_client.get(url)
+    assert response.status_code == 404
+    assert "Solar Proof has no project with that ID." in text(response)
+    assert LookupEvent.objects.get().outcome == "project_not_found"
+
+
+def test_no_file_without_a_role(client, no_role_user):
+    client.force_login(no_role_user)
+    response = client.get("/projects/2143/contact.vcf")
+    assert response.status_code == 403
+    assert "Judy" not in response.content.decode()
