@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint sandbox clean
+.PHONY: run test lint sandbox screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,14 @@ lint: $(VENV)/.installed .env
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
+# Re-take the README's screenshots (result page at desktop, tablet and phone sizes).
+screenshots: $(VENV)/.installed
+	$(PY) -m pytest tests/browser/test_journeys.py -k history_behaves -q
+	mkdir -p docs/screenshots
+	cp test-artifacts/screenshots/result-*.png docs/screenshots/
+
 sandbox: $(VENV)/.installed
 	$(PY) manage.py run_sandbox --port 8001
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache .hypothesis test-artifacts .test-db.sqlite3

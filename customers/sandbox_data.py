@@ -20,8 +20,8 @@ class Answer:
     delay: float = 0.0
 
 
-def _json(status: int, payload: object, content_type: str = "application/json") -> Answer:
-    return Answer(status, json.dumps(payload).encode(), content_type)
+def _json(status: int, payload: object, content_type: str = "application/json", delay: float = 0.0) -> Answer:
+    return Answer(status, json.dumps(payload).encode(), content_type, delay)
 
 
 def _error(status: int, code: str, message: str) -> Answer:
@@ -301,6 +301,21 @@ ERRORS: dict[int, Answer] = {
     9520: Answer(200, b'{"Message": "Customer details retr', "application/json"),
     9521: _json(200, {"Message": "ok", "Customer": "Judy Matherson"}),
     9599: Answer(200, b"{}", "application/json", delay=60.0),
+    # Slow but answers: long enough to see the loading state.
+    9515: _json(
+        200,
+        {
+            "Message": "ok",
+            "Customer": _customer(
+                9515,
+                firstName="Sunny",
+                surname="Slowpoke",
+                phone1="0491 570 157",
+                siteAddress="1 Long Wait Road, Gympie, QLD, 4570",
+            ),
+        },
+        delay=1.5,
+    ),
 }
 
 

@@ -47,7 +47,8 @@ _STATUS = {
 @never_cache
 def search(request: HttpRequest) -> HttpResponse:
     if "project" not in request.GET:
-        return _render_lookup(request, ProjectSearchForm())
+        # ?q= only fills the field in (Back to a search page), it never looks anything up.
+        return _render_lookup(request, ProjectSearchForm(initial={"project": request.GET.get("q", "")[:40]}))
     form = ProjectSearchForm(request.GET)
     if not form.is_valid():
         return _render_lookup(request, form, status=400)
@@ -162,13 +163,16 @@ def _render_lookup(
 
 
 def _recent_lookups(request: HttpRequest) -> list[LookupEvent]:
+    """The user's last few distinct projects, newest first, one tap each."""
     if not request.user.is_authenticated:
         return []
-    return list(
-        LookupEvent.objects.filter(user=request.user)
-        .only("project_id", "outcome", "created_at")
-        .order_by("-created_at", "-id")[:RECENT_LOOKUPS]
-    )
+    recent: dict[int, LookupEvent] = {}
+    events = LookupEvent.objects.filter(user=request.user).only("project_id", "outcome", "created_at")
+    for event in events.order_by("-sequence")[: RECENT_LOOKUPS * 5]:
+        recent.setdefault(event.project_id, event)
+        if len(recent) == RECENT_LOOKUPS:
+            break
+    return list(recent.values())
 
 
 @require_GET

@@ -4,6 +4,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.db import connection, transaction
 
 from customers import sandbox
 from customers.lookups import _client
@@ -33,6 +34,20 @@ def portal_upstream(settings, sandbox_server: sandbox.SandboxHTTPServer) -> sand
     cache.clear()
     _client.cache_clear()
     return sandbox_server
+
+
+@pytest.fixture
+def committed_db(django_db_serialized_rollback, transactional_db) -> Iterator[None]:
+    """For tests whose writes must really commit (threads, processes, a live server).
+    The roles come back from the serialised database first. Afterwards the audit log is
+    emptied through the prune's gate: the triggers refuse the usual flush of a
+    non-empty log."""
+    yield
+    table = connection.ops.quote_name("customers_lookupevent")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO customers_auditgate (id) VALUES (1)")
+        cursor.execute(f"DELETE FROM {table}")
+        cursor.execute("DELETE FROM customers_auditgate")
 
 
 @pytest.fixture

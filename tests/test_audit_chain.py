@@ -242,16 +242,8 @@ def test_prune_needs_a_retention(settings, db):
 
 
 @pytest.fixture
-def committed_log(django_db_serialized_rollback, transactional_db, settings):
-    """Tests whose writers commit for real (the roles are restored from the serialised
-    database first). Afterwards the log is emptied through the prune's gate, since the
-    triggers refuse the usual flush of a non-empty table."""
+def committed_log(committed_db, settings):
     settings.LOOKUP_RATE_LIMIT = (100_000, 60)
-    yield
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("INSERT INTO customers_auditgate (id) VALUES (1)")
-        cursor.execute(f"DELETE FROM {TABLE}")
-        cursor.execute("DELETE FROM customers_auditgate")
 
 
 def test_concurrent_threads_never_fork_the_chain(committed_log, make_user):

@@ -52,6 +52,16 @@
     });
   });
 
+  // Searching from the search page: remember what was typed in that page's history
+  // entry (/?q=...), so Back returns to the search with the field as it was. The
+  // result itself is never kept in browser storage (hx-history="false").
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    if (!form.matches || !form.matches("form.search") || window.location.pathname !== "/") return;
+    var field = form.querySelector("input[name=project]");
+    window.history.replaceState(window.history.state, "", "/?q=" + encodeURIComponent(field.value));
+  });
+
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:load", function (event) { init(event.detail.elt); });
 })();

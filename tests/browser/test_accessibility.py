@@ -1,0 +1,76 @@
+"""WCAG 2.2 AA: zero axe-core violations, with the 2.2 tags so target-size is checked."""
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
+PAGES = {
+    "search": ("Installers", "/"),
+    "result": ("Installers", "/projects/2144/"),
+    "hostile result": ("Installers", "/projects/2147/"),
+    "error result": ("Installers", "/projects/9404/"),
+    "history": ("Admins", "/history/"),
+    "history reviews": ("Admins", "/history/reviews/"),
+    "login": (None, "/accounts/login/"),
+}
+
+
+def axe_violations(page) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_22_AA}, "resultTypes": ["violations"]})
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} at "
+        + ", ".join(node["target"][0] for node in violation["nodes"][:3])
+        for violation in results.response["violations"]
+    ]
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_no_axe_violations(open_page, name, size, color_scheme="light"):
+    role, url = PAGES[name]
+    page = open_page(size, role=role, signed_in=role is not None)
+    if role == "Admins":  # something in the history to show
+        open_page(size).goto("/projects/2143/")
+    page.goto(url)
+    page.wait_for_load_state("load")
+    assert axe_violations(page) == []
+
+
+@pytest.mark.parametrize("name", ["result", "history"])
+def test_no_axe_violations_in_dark_mode(open_page, name):
+    role, url = PAGES[name]
+    page = open_page("tablet", role=role, color_scheme="dark")
+    page.goto(url)
+    assert axe_violations(page) == []
+
+
+def test_axe_does_report_a_violation(open_page):
+    """The check above can fail: an unlabelled field is reported."""
+    page = open_page("desktop")
+    page.goto("/")
+    page.evaluate("document.querySelector('main').insertAdjacentHTML('beforeend', '<input type=text>')")
+    assert [violation.split(" ")[0] for violation in axe_violations(page)] == ["label"]
+
+
+def test_every_page_works_from_the_keyboard(open_page):
+    page = open_page("desktop")
+    page.goto("/")
+    page.wait_for_function("document.activeElement.id === 'id_project'")  # desktops start in the field
+    first = "document.querySelector('a[href], button, input:not([type=hidden]), select, textarea')"
+    assert page.evaluate(f"{first}.textContent") == "Skip to main content"  # first in the tab order
+    page.evaluate(f"{first}.focus()")
+    assert page.locator(".skip-link").bounding_box()["x"] >= 0  # and visible when focused
+    page.focus("#id_project")
+    page.keyboard.type("2143")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#customer-name")
+    focused = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        focused.append(
+            page.evaluate("document.activeElement.getAttribute('aria-label') || document.activeElement.textContent")
+        )
+    assert any(label and label.startswith("Call Judy Matherson") for label in focused), focused

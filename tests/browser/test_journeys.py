@@ -1,0 +1,184 @@
+"""What installers and sales staff do, in a real browser at three sizes."""
+
+import re
+from pathlib import Path
+
+import pytest
+import vobject
+
+from customers.models import LookupEvent
+from tests.browser.conftest import ARTIFACTS, VIEWPORTS
+
+pytestmark = pytest.mark.browser
+
+
+def search(page, text: str) -> None:
+    page.fill("#id_project", text)
+    page.press("#id_project", "Enter")
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_search_swaps_the_result_in_place_and_history_behaves(open_page, viewport, portal_upstream):
+    page = open_page(viewport)
+    page.goto("/")
+    page.evaluate("window.notReloaded = true")
+    search(page, " Project #2143 ")
+
+    page.wait_for_selector("#customer-name")
+    assert page.url.endswith("/projects/2143/")
+    assert page.inner_text("#customer-name") == "Judy Matherson"
+    assert page.evaluate("window.notReloaded") is True  # swapped in place, not a page load
+
+    page.go_back()
+    page.wait_for_url(re.compile(r"/\?q=%20Project%20%232143%20$"))
+    page.wait_for_selector("#id_project")
+    assert page.locator("#customer-name").count() == 0
+    assert page.input_value("#id_project") == " Project #2143 "
+
+    page.go_forward()
+    page.wait_for_selector("#customer-name")
+    assert page.url.endswith("/projects/2143/")
+    ARTIFACTS.joinpath("screenshots").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "screenshots" / f"result-{viewport}.png", full_page=viewport == "desktop")
+
+
+def test_the_journey_works_without_javascript(open_page):
+    page = open_page("phone", javascript=False)
+    page.goto("/")
+    search(page, "2144")
+    page.wait_for_url(re.compile(r"/projects/2144/$"))
+    assert page.inner_text("#customer-name") == "Marcus Aurelio"
+    assert page.locator("a[href='tel:+61731234567']").count() >= 1
+
+
+def test_an_error_project_shows_its_message(open_page):
+    page = open_page()
+    page.goto("/")
+    search(page, "9405")
+    page.wait_for_selector(".problem")
+    assert "no customer is assigned to it yet" in page.inner_text(".problem")
+    assert page.url.endswith("/projects/9405/")
+
+
+def _hrefs(page) -> list[str]:
+    return page.eval_on_selector_all("#result a[href]", "links => links.map(a => a.getAttribute('href'))")
+
+
+@pytest.mark.parametrize(
+    ("project_id", "expected"),
+    [
+        (2143, {"tel:+61411549054", "sms:+61411549054", "tel:1300602452", "mailto:judymatherson@gmail.com"}),
+        (2144, {"tel:+61731234567", "tel:131114", "tel:1800555010", "mailto:accounts@aurelio-nurseries.example.com"}),
+        (2145, {"tel:+64211234567", "sms:+64211234567", "mailto:siobhan%2Bsolar@example.co.nz"}),
+    ],
+)
+def test_every_action_link_is_right(open_page, project_id, expected):
+    page = open_page()
+    page.goto(f"/projects/{project_id}/")
+    links = set(_hrefs(page))
+    assert expected <= links
+    assert not {link for link in links if link.startswith(("tel:", "sms:"))} - expected
+    directions = [link for link in links if link.startswith("https://www.google.com/maps/dir/?api=1&destination=")]
+    assert directions and any(link.startswith("https://maps.apple.com/?daddr=") for link in links)
+    assert not [link for link in links if link.startswith("geo:")]
+
+
+def test_phone_2_is_left_out_when_missing(open_page):
+    page = open_page()
+    page.goto("/projects/2145/")
+    assert "Phone 2" not in page.inner_text(".customer")
+
+
+def test_a_hostile_customer_executes_nothing_and_links_nowhere(open_page):
+    page = open_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto("/")
+    search(page, "2147")
+    page.wait_for_selector("#customer-name")
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    assert page.locator("#result script, #result img, #result iframe, #result marquee").count() == 0
+    assert not [link for link in _hrefs(page) if "javascript" in link.lower()]
+    assert not [link for link in _hrefs(page) if link.startswith(("tel:", "sms:", "mailto:"))]
+    assert "<script>alert('first')</script>" in page.inner_text("#customer-name")
+
+
+def test_a_rural_address_is_flagged_before_the_drive(open_page):
+    page = open_page("phone")
+    page.goto("/projects/2148/")
+    assert "This address has no state or postcode" in page.inner_text(".quick")
+
+
+@pytest.mark.parametrize("viewport", ["phone", "tablet"])
+def test_the_primary_actions_are_on_the_first_screen(open_page, viewport):
+    page = open_page(viewport)
+    page.goto("/projects/2143/")
+    height = VIEWPORTS[viewport]["viewport"]["height"]
+    for name in ("Call Judy Matherson", "Directions to the site of Judy Matherson (Google Maps"):
+        box = page.get_by_role("link", name=re.compile(re.escape(name))).first.bounding_box()
+        assert box and box["y"] + box["height"] <= height, (name, box)
+    page.goto("/projects/2144/")  # 2143 has no contact time; 2144 does
+    best = page.get_by_text("Best time to call:").bounding_box()
+    assert best and best["y"] + best["height"] <= height
+
+
+@pytest.mark.parametrize("url", ["/", "/projects/2144/", "/projects/2147/", "/projects/2148/", "/projects/9404/"])
+def test_nothing_overflows_sideways_at_320_pixels(open_page, url):
+    page = open_page("phone", viewport={"width": 320, "height": 640})
+    page.goto(url)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+
+
+def test_every_action_is_at_least_44_pixels(open_page):
+    page = open_page("phone")
+    page.goto("/projects/2144/")
+    small = page.evaluate(
+        """() => [...document.querySelectorAll('main a[href], main button, main summary, main input, main select')]
+            .filter(el => el.offsetParent !== null)
+            .map(el => ({el: el.outerHTML.slice(0, 80), box: el.getBoundingClientRect()}))
+            .filter(({box}) => box.width < 44 || box.height < 44)
+            .map(({el, box}) => `${el} ${Math.round(box.width)}x${Math.round(box.height)}`)"""
+    )
+    assert small == []
+
+
+def test_copy_buttons_put_the_value_on_the_clipboard_and_say_so(open_page):
+    page = open_page("tablet", permissions=["clipboard-read", "clipboard-write"])
+    page.goto("/projects/2143/")
+    page.get_by_role("button", name="Copy Judy Matherson's phone 1 number").click()
+    assert page.evaluate("navigator.clipboard.readText()") == "0411 549 054"
+    page.wait_for_function("document.getElementById('copy-status').textContent === 'Copied 0411 549 054'")
+    page.get_by_role("button", name="Copy Judy Matherson's site address").click()
+    assert page.evaluate("navigator.clipboard.readText()") == "132 Mono Drive, Brisbane, QLD, 4321"
+    page.get_by_role("button", name="Copy Judy Matherson's email address").click()
+    assert page.evaluate("navigator.clipboard.readText()") == "judymatherson@gmail.com"
+
+
+def test_save_contact_downloads_a_vcard_that_parses(open_page):
+    page = open_page()
+    page.goto("/projects/2143/")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Save Judy Matherson as a contact (vCard)").click()
+    card = vobject.readOne(Path(download.value.path()).read_text())
+    assert card.fn.value == "Judy Matherson"
+    assert {tel.value for tel in card.contents["tel"]} == {"+61411549054", "1300602452"}
+    assert card.email.value == "judymatherson@gmail.com"
+    assert card.adr.value.street == "132 Mono Drive, Brisbane, QLD, 4321"
+
+
+def test_the_loading_state_shows_and_a_second_submit_does_not_fire(open_page, portal_upstream):
+    page = open_page()
+    page.goto("/")
+    before = portal_upstream.calls(9515)
+    search(page, "9515")
+    page.wait_for_selector("#lookup-busy", state="visible")
+    assert page.locator("#lookup-busy").is_visible()
+    assert page.get_by_role("button", name="Look up").is_disabled()
+    page.press("#id_project", "Enter")
+    page.evaluate("document.querySelector('form.search').requestSubmit()")
+    page.wait_for_selector("#customer-name", timeout=10_000)
+    assert page.inner_text("#customer-name") == "Sunny Slowpoke"
+    page.wait_for_timeout(1800)  # long enough for a second lookup to have landed
+    assert portal_upstream.calls(9515) == before + 1
+    assert LookupEvent.objects.filter(project_id=9515).count() == 1
