@@ -314,7 +314,7 @@ ERRORS: dict[int, Answer] = {
                 siteAddress="1 Long Wait Road, Gympie, QLD, 4570",
             ),
         },
-        delay=1.5,
+        delay=1.0,
     ),
 }
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 logger = logging.getLogger(__name__)
@@ -151,12 +152,22 @@ def redact(text: str) -> str:
     return _redactor.redact(text)
 
 
+class _Retry(Retry):
+    """urllib3's Retry, except that a read that timed out is never repeated: it has
+    already spent the read budget. A connection the server dropped (an idle keep-alive
+    closed as we reused it) is still retried."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[no-untyped-def]
+        if isinstance(error, ReadTimeoutError):
+            raise MaxRetryError(_pool, url, error) from error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 def _new_session(retries: int) -> requests.Session:
-    retry = Retry(
+    retry = _Retry(
         total=retries,
         connect=retries,
-        # A read that timed out has already cost the whole read budget: do not repeat it.
-        read=0,
+        read=1,
         status=retries,
         other=0,
         status_forcelist=(502, 503, 504),
@@ -207,8 +218,11 @@ class SolarProofClient:
             )
         except requests.Timeout:
             raise UpstreamUnavailable("timed out") from None
-        except requests.ConnectionError:
-            raise UpstreamUnavailable("could not connect") from None
+        except requests.ConnectionError as exc:
+            cause = _cause(exc)
+            raise UpstreamUnavailable(
+                f"{'timed out' if 'Timeout' in cause else 'could not connect'}: {cause}"
+            ) from None
         except requests.RequestException as exc:
             raise UpstreamUnavailable(f"request failed: {type(exc).__name__}") from None
         with response:
@@ -239,6 +253,22 @@ class SolarProofClient:
             if "Timeout" in name or isinstance(exc, TimeoutError):
                 raise UpstreamUnavailable("timed out reading the answer") from None
             raise UpstreamUnavailable(f"connection broke reading the answer: {name}") from None
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost exception's class name: enough to tell refused from reset in a log,
+    and unlike the messages, it cannot carry the URL (and so the key)."""
+    names = []
+    seen: BaseException | None = exc
+    while seen is not None and len(names) < 6:
+        names.append(type(seen).__name__)
+        reason = getattr(seen, "reason", None)
+        seen = (
+            reason
+            if isinstance(reason, BaseException)
+            else (seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None)
+        )
+    return " < ".join(names)
 
 
 def _interpret(status: int, body: bytes) -> Customer:

@@ -310,3 +310,57 @@ def test_the_api_key_appears_in_no_log_record_or_exception(scenario, httpserver,
     messages = [record.getMessage() for record in caplog.records if record.name != "werkzeug"]
     assert messages, "the scenario should have produced log records to check"
     assert not [message for message in messages if KEY in message]
+
+
+@pytest.fixture
+def dropping_server() -> Iterator[tuple[str, list[int]]]:
+    """Answers the first request on a connection, then closes that connection when the
+    next request arrives on it, as a server does with an idle keep-alive connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    answered: list[int] = []
+    stop = threading.Event()
+    body = json.dumps({"Customer": {"customerID": 7}}).encode()
+    reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(reply)
+            answered.append(1)
+            conn.recv(65536)  # the reused connection's next request: dropped unanswered
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}{PATH}", answered
+    stop.set()
+    thread.join()
+    listener.close()
+
+
+def test_it_retries_when_a_kept_alive_connection_was_dropped(dropping_server):
+    url, answered = dropping_server
+    client = SolarProofClient(base_url=url, api_key=KEY, timeout=2.0)
+    assert client.get_customer_of_project(1).customer_id == 7
+    assert client.get_customer_of_project(1).customer_id == 7  # on a fresh connection, after the drop
+    assert len(answered) == 2
+
+
+def test_it_never_repeats_a_read_that_timed_out(httpserver):
+    release = threading.Event()
+    httpserver.expect_request(PATH).respond_with_handler(lambda request: release.wait(3) and Response("{}"))
+    client = SolarProofClient(base_url=httpserver.url_for(PATH), api_key=KEY, timeout=0.6)
+    try:
+        with pytest.raises(solarproof.UpstreamUnavailable):
+            client.get_customer_of_project(1)
+    finally:
+        release.set()
+    assert len(httpserver.log) <= 1
