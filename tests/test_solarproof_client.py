@@ -326,8 +326,8 @@ def dropping_server() -> Iterator[tuple[str, list[int]]]:
     def serve(conn: socket.socket) -> None:
         with conn:
             conn.recv(65536)
-            conn.sendall(reply)
             answered.append(1)
+            conn.sendall(reply)
             conn.recv(65536)  # the reused connection's next request: dropped unanswered
 
     def accept() -> None:
