@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.cache import cache
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -300,3 +302,14 @@ def history_reviews(request: HttpRequest) -> HttpResponse:
     older = rows[history.PAGE_SIZE - 1].id if len(rows) > history.PAGE_SIZE else None
     context = {"reviews": rows[: history.PAGE_SIZE], "older": older, "tab": "reviews"}
     return render(request, "customers/history_reviews.html", context)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 handler. A database outage gets its own plain 503: nothing is shown, the
+    portal recovers by itself when the database is back."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, DatabaseError):
+        logger.error("Database unavailable: %s", type(exc).__name__)
+        body = render_to_string("503.html")
+        return HttpResponse(body, status=503, headers={"Retry-After": "30"})
+    return HttpResponse(render_to_string("500.html"), status=500)

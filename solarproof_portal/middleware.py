@@ -4,6 +4,7 @@ import contextvars
 import ipaddress
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 
@@ -62,3 +63,23 @@ def _is_ip(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class IdleSessionMiddleware:
+    """Sign people out after SESSION_COOKIE_AGE of inactivity, not after a fixed time.
+
+    Renewing the expiry is a session write, so it happens at most every few minutes
+    rather than on every request.
+    """
+
+    RENEW_AFTER_SECONDS = 300
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = int(time.time())
+            if now - request.session.get("last_active", 0) >= self.RENEW_AFTER_SECONDS:
+                request.session["last_active"] = now
+        return self.get_response(request)

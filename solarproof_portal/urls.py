@@ -12,3 +12,5 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("", include("customers.urls")),
 ]
+
+handler500 = "customers.views.server_error"

@@ -1,5 +1,7 @@
 import importlib
+import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from django.apps import apps as django_apps
@@ -36,6 +38,14 @@ def portal_upstream(settings, sandbox_server: sandbox.SandboxHTTPServer) -> sand
     cache.clear()
     _client.cache_clear()
     return sandbox_server
+
+
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory) -> Path:
+    """collectstatic once per run, for tests that start gunicorn with production settings."""
+    from tests.support.processes import collect_static
+
+    return collect_static(tmp_path_factory.mktemp("static"))
 
 
 @pytest.fixture
@@ -82,3 +92,45 @@ def admin_user_role(make_user):
 @pytest.fixture
 def no_role_user(make_user):
     return make_user("nora.norole", None)
+
+
+# Everything the portal logs during the whole run, checked at the end for secrets and
+# customers' details. werkzeug's lines are pytest-httpserver's own (the fake upstream).
+_LOG_CHECK_EXCLUDED = ("werkzeug",)
+
+
+class _RunLog(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(_LOG_CHECK_EXCLUDED):
+            try:
+                self.lines.append(f"{record.name}: {record.getMessage()} {record.exc_text or ''}")
+            except Exception:
+                self.lines.append(f"{record.name}: {record.msg!r}")
+
+
+def _personal_details() -> set[str]:
+    from customers.sandbox_data import CUSTOMERS
+
+    details = set()
+    for customer in CUSTOMERS.values():
+        for field in ("phone1", "phone2", "email", "siteAddress"):
+            value = str(customer.get(field) or "")
+            if len(value) >= 6:
+                details.add(value)
+    return details
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secrets_or_personal_details_in_the_logs() -> Iterator[None]:
+    handler = _RunLog()
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+    secrets = {django_settings.SOLARPROOF_API_KEY, "s3cret-key-XYZ-123"} | _personal_details()
+    leaks = [line for line in handler.lines for secret in secrets if secret in line]
+    assert handler.lines, "the portal logged nothing at all: the check would prove nothing"
+    assert not leaks, f"{len(leaks)} log lines hold a secret or a customer's details, e.g. {leaks[0][:300]}"

@@ -58,7 +58,7 @@ def test_axe_does_report_a_violation(open_page):
 def test_every_page_works_from_the_keyboard(open_page):
     page = open_page("desktop")
     page.goto("/")
-    page.wait_for_function("document.activeElement.id === 'id_project'")  # desktops start in the field
+    page.wait_for_function("() => document.activeElement.id === 'id_project'")  # desktops start in the field
     first = "document.querySelector('a[href], button, input:not([type=hidden]), select, textarea')"
     assert page.evaluate(f"{first}.textContent") == "Skip to main content"  # first in the tab order
     page.evaluate(f"{first}.focus()")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import vobject
+from playwright.sync_api import expect
 
 from customers.models import LookupEvent
 from tests.browser.conftest import ARTIFACTS, VIEWPORTS
@@ -148,7 +149,7 @@ def test_copy_buttons_put_the_value_on_the_clipboard_and_say_so(open_page):
     page.goto("/projects/2143/")
     page.get_by_role("button", name="Copy Judy Matherson's phone 1 number").click()
     assert page.evaluate("navigator.clipboard.readText()") == "0411 549 054"
-    page.wait_for_function("document.getElementById('copy-status').textContent === 'Copied 0411 549 054'")
+    expect(page.locator("#copy-status")).to_have_text("Copied 0411 549 054")
     page.get_by_role("button", name="Copy Judy Matherson's site address").click()
     assert page.evaluate("navigator.clipboard.readText()") == "132 Mono Drive, Brisbane, QLD, 4321"
     page.get_by_role("button", name="Copy Judy Matherson's email address").click()
@@ -182,3 +183,20 @@ def test_the_loading_state_shows_and_a_second_submit_does_not_fire(open_page, po
     page.wait_for_timeout(1800)  # long enough for a second lookup to have landed
     assert portal_upstream.calls(9515) == before + 1
     assert LookupEvent.objects.filter(project_id=9515).count() == 1
+
+
+def test_the_content_security_policy_breaks_nothing(open_page):
+    page = open_page("tablet")
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    page.on("pageerror", lambda error: violations.append(str(error)))
+    response = page.goto("/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    search(page, "2143")
+    page.wait_for_selector("#customer-name")  # the htmx swap worked under the policy
+    page.get_by_text("Email templates").click()
+    page.goto("/projects/9404/")
+    assert violations == []

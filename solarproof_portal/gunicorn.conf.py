@@ -1,0 +1,66 @@
+"""gunicorn configuration for the portal (used by the Dockerfile and the benchmarks).
+
+The portal spends most of a lookup waiting on Solar Proof, so each worker process runs
+threads (gthread): a waiting request holds a thread, not a whole process. Sized from the
+CPU count and overridable: GUNICORN_WORKERS, GUNICORN_THREADS, PORT. The benchmark
+(bench/RESULTS.md, "waiting on a slow upstream") compares sync and gthread workers at
+64 concurrent clients against a 100 ms upstream; its figures chose these defaults.
+
+Worker timeout sits just above the lookup budget (SOLARPROOF_TIMEOUT), so a worker is
+only killed when something is wrong with the portal itself, never for a slow upstream.
+Send HUP for a graceful reload (new workers start, old ones finish their requests).
+"""
+
+import json
+import multiprocessing
+import os
+from datetime import UTC, datetime
+
+from gunicorn.glogging import Logger
+
+# gunicorn reads this module directly; these are its own settings, not Django's.
+bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - in a container
+worker_class = "gthread"
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+timeout = int(float(os.environ.get("SOLARPROOF_TIMEOUT", "8"))) + 7
+graceful_timeout = timeout
+keepalive = 5
+max_requests = 5000
+max_requests_jitter = 500
+# Requests must not be served by a copy of the app loaded before a reload.
+preload_app = False
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# No runtime control socket: a read-only container has nowhere to put it, and signals
+# (HUP to reload, TERM to stop) are all this deployment uses.
+control_socket_disable = True
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+class JsonLogger(Logger):
+    """One JSON object per request on stdout, built with json.dumps so that no value
+    (a path, a user agent) can break the line. The query string is left out: staff
+    search by project ID, and nothing in a URL needs keeping in an access log."""
+
+    def access(self, resp, req, environ, request_time) -> None:  # type: ignore[no-untyped-def]
+        if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.syslog):
+            return
+        headers = dict(resp.headers) if isinstance(resp.headers, list) else {}
+        entry = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "logger": "gunicorn.access",
+            "method": req.method,
+            "path": req.path,
+            "status": resp.status_code if hasattr(resp, "status_code") else str(resp.status).split()[0],
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 1),
+            "remote": environ.get("REMOTE_ADDR"),
+            "request_id": headers.get("X-Request-ID"),
+            "user_agent": environ.get("HTTP_USER_AGENT", "")[:200],
+        }
+        self.access_log.info(json.dumps(entry))
+
+
+logger_class = JsonLogger

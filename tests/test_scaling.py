@@ -1,0 +1,158 @@
+"""Two app servers sharing PostgreSQL and Redis, and the faults production will meet."""
+
+import re
+
+import pytest
+import requests
+from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.core.cache import caches
+from django.db import connection
+
+from customers import audit
+from customers.models import LookupEvent
+from tests.support.processes import RedisServer, TcpProxy, gunicorn, production_env
+from tests.test_views import text
+
+HTTPS = {"X-Forwarded-Proto": "https"}
+
+
+def production_user(make_user, username: str = "sam.sales"):
+    """A user whose password the production instances can check (the tests' own fast
+    hasher is not in their settings)."""
+    user = make_user(username, "Sales")
+    hasher = PBKDF2PasswordHasher()
+    user.password = hasher.encode("correct-horse-battery", hasher.salt())
+    user.save()
+    return user
+
+
+def shared_services() -> None:
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        pytest.skip("needs DATABASE_URL (PostgreSQL) and REDIS_URL: the second make test run in .ci/run")
+
+
+def sign_in(base: str, username: str, password: str) -> str:
+    """Sign in through the real form; returns the session cookie's value."""
+    login = f"{base}/accounts/login/"
+    page = requests.get(login, headers=HTTPS, timeout=5)
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert match, (page.status_code, page.text[:300])
+    token = match[1]
+    answer = requests.post(
+        login,
+        data={"csrfmiddlewaretoken": token, "username": username, "password": password},
+        headers={
+            **HTTPS,
+            "Referer": login.replace("http://", "https://"),
+            "Cookie": f"csrftoken={page.cookies['csrftoken']}",
+        },
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert answer.status_code == 302, answer.text[:500]
+    return answer.cookies[settings.SESSION_COOKIE_NAME]
+
+
+def test_two_app_servers_share_sessions_limits_and_one_audit_chain(committed_db, make_user, static_root, tmp_path):
+    shared_services()
+    production_user(make_user)
+    env = production_env(LOOKUP_RATE_LIMIT="5/m", GUNICORN_WORKERS="2", DJANGO_STATIC_ROOT=str(static_root))
+    caches["default"].clear()
+    with gunicorn(env, log=tmp_path / "first.log") as first, gunicorn(env, log=tmp_path / "second.log") as second:
+        session = sign_in(first, "sam.sales", "correct-horse-battery")
+        cookie = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}", **HTTPS}
+        statuses = []
+        for index in range(8):
+            base = (first, second)[index % 2]
+            answer = requests.get(f"{base}/projects/{1001 + index}/", headers=cookie, timeout=10)
+            statuses.append(answer.status_code)
+            if answer.status_code == 200:
+                assert "Contact" in answer.text
+        assert statuses == [200] * 5 + [429] * 3  # one limit across both servers
+        assert requests.get(f"{second}/", headers=cookie, timeout=5).status_code == 200  # signed in on both
+    assert LookupEvent.objects.count() == 8
+    assert list(LookupEvent.objects.order_by("sequence").values_list("outcome", flat=True)) == (
+        ["found"] * 5 + ["rate_limited"] * 3
+    )
+    assert str(audit.verify_chain()) == "OK: 8 events verified"
+
+
+@pytest.mark.django_db
+def test_the_portal_keeps_serving_while_redis_is_down_and_recovers(settings, client, sales_user, caplog):
+    redis = RedisServer().start()
+    try:
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": redis.url,
+                "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            }
+        }
+        client.force_login(sales_user)
+        assert client.get("/projects/2143/").status_code == 200
+        assert client.get("/readyz").json()["cache"] == "ok"
+
+        redis.stop()
+        down = client.get("/projects/2144/")
+        assert down.status_code == 200 and "Marcus Aurelio" in text(down)
+        assert "counting in this process only" in caplog.text
+        assert "Lookup cache unavailable" in caplog.text
+        readiness = client.get("/readyz")
+        assert readiness.status_code == 503 and readiness.json() == {
+            "ready": False,
+            "database": "ok",
+            "cache": "unavailable",
+        }
+
+        redis.start()
+        assert client.get("/readyz").status_code == 200
+        client.get("/projects/2144/")
+        assert "From the portal's cache" in text(client.get("/projects/2144/"))
+    finally:
+        redis.stop()
+    assert LookupEvent.objects.filter(outcome="found").count() == 4
+
+
+def test_with_postgresql_unreachable_pages_are_503_and_the_portal_recovers(
+    committed_db, make_user, static_root, tmp_path
+):
+    shared_services()
+    production_user(make_user)
+    database = settings.DATABASES["default"]
+    proxy = TcpProxy(database["HOST"], int(database["PORT"])).start()
+    proxied = f"postgres://{database['USER']}@127.0.0.1:{proxy.port}/{database['NAME']}"
+    env = production_env(DATABASE_URL=proxied, DATABASE_CONN_MAX_AGE="60", DJANGO_STATIC_ROOT=str(static_root))
+    try:
+        with gunicorn(env, log=tmp_path / "gunicorn.log") as base:
+            session = sign_in(base, "sam.sales", "correct-horse-battery")
+            cookie = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}", **HTTPS}
+            assert requests.get(f"{base}/projects/2143/", headers=cookie, timeout=10).status_code == 200
+
+            proxy.cut()
+            down = requests.get(f"{base}/projects/2143/", headers=cookie, timeout=10)
+            assert down.status_code == 503
+            assert "The portal is temporarily unavailable" in down.text
+            assert "Judy" not in down.text and "Traceback" not in down.text
+            assert requests.get(f"{base}/readyz", headers=HTTPS, timeout=10).status_code == 503
+            assert requests.get(f"{base}/healthz", headers=HTTPS, timeout=10).status_code == 200
+
+            proxy.restore()
+            back = requests.get(f"{base}/projects/2143/", headers=cookie, timeout=10)
+            assert back.status_code == 200 and "Judy Matherson" in back.text
+    finally:
+        proxy.cut()
+    # Only the lookups that were shown were recorded: none while the database was away.
+    assert LookupEvent.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_an_unreachable_solar_proof_is_a_plain_message(settings, client, sales_user):
+    from tests.test_solarproof_client import _closed_port_url
+
+    settings.SOLARPROOF_API_URL = _closed_port_url()
+    client.force_login(sales_user)
+    response = client.get("/projects/2143/")
+    assert response.status_code == 503
+    assert "Solar Proof did not answer. Try again in a minute." in text(response)
+    assert LookupEvent.objects.get().outcome == "upstream_unavailable"
