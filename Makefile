@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint sandbox screenshots clean
+.PHONY: run test lint bench bench-smoke sandbox screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,16 @@ lint: $(VENV)/.installed .env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+
+# Benchmarks against the machine's PostgreSQL and Redis (BENCH_DATABASE_SERVER,
+# BENCH_REDIS_URL); writes bench/RESULTS.md. wrk is Debian's package.
+bench: $(VENV)/.installed
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) bench/run.py
+
+bench-smoke: $(VENV)/.installed
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) bench/run.py --smoke --out test-artifacts/bench-smoke.md
 
 # Re-take the README's screenshots (result page at desktop, tablet and phone sizes).
 screenshots: $(VENV)/.installed

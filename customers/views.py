@@ -164,14 +164,16 @@ def _render_lookup(
     return response
 
 
-def _recent_lookups(request: HttpRequest) -> list[LookupEvent]:
+def _recent_lookups(request: HttpRequest) -> list[dict[str, object]]:
     """The user's last few distinct projects, newest first, one tap each."""
     if not request.user.is_authenticated:
         return []
-    recent: dict[int, LookupEvent] = {}
-    events = LookupEvent.objects.filter(user=request.user).only("project_id", "outcome", "created_at")
-    for event in events.order_by("-sequence")[: RECENT_LOOKUPS * 5]:
-        recent.setdefault(event.project_id, event)
+    recent: dict[int, dict[str, object]] = {}
+    events = LookupEvent.objects.filter(user=request.user).order_by("-sequence")
+    url = reverse("customers:project", kwargs={"project_id": 0}).replace("/0/", "/{}/")
+    for event in events.values("project_id", "outcome", "created_at")[: RECENT_LOOKUPS * 3]:
+        event["url"] = url.format(event["project_id"])
+        recent.setdefault(event["project_id"], event)
         if len(recent) == RECENT_LOOKUPS:
             break
     return list(recent.values())
