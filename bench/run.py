@@ -341,6 +341,11 @@ def case_page_weight(static_root: Path, cookie: str) -> dict:
         html_raw = page.raw.read(decode_content=False)
         html = page.content if page.content else b""
         text = requests.get(f"{base}/projects/{PROJECT}/", headers=headers, timeout=10).text
+        # Staff mostly look up the next customer from the result page: htmx fetches the partial.
+        partial = requests.get(
+            f"{base}/?project={PROJECT}", headers={**headers, "HX-Request": "true"}, stream=True, timeout=10
+        )
+        partial_raw = partial.raw.read(decode_content=False)
         assets = re.findall(r'(?:href|src)="(/static/[^"]+\.(?:css|js))"', text)
         sizes = {}
         cache_control = {}
@@ -356,6 +361,7 @@ def case_page_weight(static_root: Path, cookie: str) -> dict:
         "asset_cache_control": cache_control,
         "first_visit_bytes": first,
         "repeat_visit_bytes": len(html_raw),  # hashed static files are cached for a year
+        "next_lookup_bytes": len(partial_raw),  # the next search from the same page (htmx partial)
     }
 
 
@@ -370,10 +376,8 @@ def fill_history(plan: Plan) -> None:
     start = datetime.now(UTC) - timedelta(days=365)
     step = timedelta(days=365) / plan.history_rows
     columns = [*audit.CHAIN_FIELDS, "hash"]
-    prev = audit.GENESIS
-    first_sequence = (
-        1 + (connection.cursor().execute("SELECT COALESCE(MAX(sequence), 0) FROM customers_lookupevent").fetchone()[0])
-    )
+    head_sequence, prev = audit._head()  # continue the chain the other cases wrote
+    first_sequence = head_sequence + 1
     with (
         connection.cursor() as cursor,
         cursor.connection.cursor().copy(f"COPY customers_lookupevent ({', '.join(columns)}) FROM STDIN") as copy,

@@ -134,20 +134,17 @@ _TEMPLATES = [
     (
         "Proposal follow-up",
         "Your solar proposal (project {project})",
-        "Hi {first},\n\nI'm following up on the solar proposal for {site} (project {project}). "
-        "Do you have any questions, or would you like to go ahead?\n\nKind regards,",
+        "Hi {first},\n\nFollowing up your solar proposal for {site}. Any questions?\n\n",
     ),
     (
         "Installation booking",
         "Booking your solar installation (project {project})",
-        "Hi {first},\n\nWe're ready to book the installation at {site} (project {project}). "
-        "Which days suit you over the next few weeks?\n\nKind regards,",
+        "Hi {first},\n\nWe're ready to book the installation at {site}. Which days suit you?\n\n",
     ),
     (
         "Site visit confirmation",
         "Site visit confirmation (project {project})",
-        "Hi {first},\n\nThis confirms our site visit to {site} (project {project}) on [date] at [time]. "
-        "Please let us know about gate codes, pets or access.\n\nKind regards,",
+        "Hi {first},\n\nConfirming our visit to {site} on [date] at [time]. Any gate codes, pets or access notes?\n\n",
     ),
 ]
 

@@ -70,15 +70,21 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
     return _project_response(request, form.cleaned_data["project"])
 
 
-def _look_up(request: HttpRequest, project_id: int) -> lookups.LookupResult:
-    return lookups.look_up_customer(
-        user=request.user,
-        project_id=project_id,
-        ip=client_ip(request),
-        user_agent=request.headers.get("User-Agent", ""),
-        request_id=getattr(request, "request_id", ""),
-        refresh=request.GET.get("refresh") == "1",
-    )
+def _look_up(request: HttpRequest, form: ProjectSearchForm, project_id: int) -> lookups.LookupResult | HttpResponse:
+    """The audited lookup for this request; a refusal comes back as the page that says so."""
+    try:
+        return lookups.look_up_customer(
+            user=request.user,
+            project_id=project_id,
+            ip=client_ip(request),
+            user_agent=request.headers.get("User-Agent", ""),
+            request_id=getattr(request, "request_id", ""),
+            refresh=request.GET.get("refresh") == "1",
+        )
+    except lookups.NotPermitted as exc:
+        return _render_lookup(request, form, problem=str(exc), status=403)
+    except lookups.AuditUnavailable as exc:
+        return _render_lookup(request, form, problem=str(exc), status=503)
 
 
 def _project_response(
@@ -86,12 +92,9 @@ def _project_response(
 ) -> HttpResponse:
     """The result page (or partial). Every path to a customer goes through the audited lookup."""
     form = ProjectSearchForm(initial={"project": project_id})
-    try:
-        result = _look_up(request, project_id)
-    except lookups.NotPermitted as exc:
-        return _render_lookup(request, form, problem=str(exc), status=403)
-    except lookups.AuditUnavailable as exc:
-        return _render_lookup(request, form, problem=str(exc), status=503)
+    result = _look_up(request, form, project_id)
+    if isinstance(result, HttpResponse):
+        return result
     response = _render_lookup(
         request,
         form,
@@ -105,17 +108,16 @@ def _project_response(
     return response
 
 
-def _download(request: HttpRequest, project_id: int, build: Callable[[CustomerCard], tuple[bytes | str, str, str]]):
+def _download(
+    request: HttpRequest, project_id: int, build: Callable[[CustomerCard], tuple[bytes | str, str, str]]
+) -> HttpResponse:
     """A file made from the customer: looked up (and audited) like any other view of them."""
     form = ProjectSearchForm({"project": str(project_id)})
     if not form.is_valid():
         return _render_lookup(request, form, status=400)
-    try:
-        result = _look_up(request, project_id)
-    except lookups.NotPermitted as exc:
-        return _render_lookup(request, form, problem=str(exc), status=403)
-    except lookups.AuditUnavailable as exc:
-        return _render_lookup(request, form, problem=str(exc), status=503)
+    result = _look_up(request, form, project_id)
+    if isinstance(result, HttpResponse):
+        return result
     if not result.found:
         return _render_lookup(request, form, result=result, status=_STATUS[result.outcome])
     body, content_type, filename = build(customer_card(result.customer, project_id=project_id))
