@@ -20,9 +20,9 @@ from customers import history  # noqa: E402
 events, count = history.export_snapshot(history.Filters())
 started = time.perf_counter()
 lines = size = 0
-for line in history.export_csv(events):
-    lines += 1
-    size += len(line)
+for chunk in history.export_csv(events):
+    lines += chunk.count("\n")
+    size += len(chunk)
 seconds = time.perf_counter() - started
 print(
     json.dumps(

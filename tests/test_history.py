@@ -247,7 +247,7 @@ def _export_peak(client, **filters) -> tuple[int, int, int]:
     total = lines = 0
     for chunk in response.streaming_content:
         total += len(chunk)
-        lines += 1
+        lines += chunk.count(b"\n")
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return lines, total, peak
