@@ -718,11 +718,24 @@ def main() -> None:
             results[name] = run()
     text = report(results, plan)
     out.write_text(text)
+    if not args.smoke and args.out is None:
+        update_readme(text)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
     print(text)
     print(
         f"\nbench: wrote {out} (peak RSS of this driver {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB)"
     )
+
+
+def update_readme(results: str) -> None:
+    """Copy the summary table into the README, between its bench markers."""
+    readme = ROOT / "README.md"
+    table = results.split("## Summary\n\n", 1)[1].split("\n\n", 1)[0]
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    text = readme.read_text()
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        readme.write_text(f"{before}{start}\n{table}\n{end}{rest.split(end, 1)[1]}")
 
 
 def step(name: str) -> None:

@@ -3,8 +3,12 @@
 The portal spends most of a lookup waiting on Solar Proof, so each worker process runs
 threads (gthread): a waiting request holds a thread, not a whole process. Sized from the
 CPU count and overridable: GUNICORN_WORKERS, GUNICORN_THREADS, PORT. The benchmark
-(bench/RESULTS.md, "waiting on a slow upstream") compares sync and gthread workers at
-64 concurrent clients against a 100 ms upstream; its figures chose these defaults.
+(bench/RESULTS.md, "waiting on a slow upstream": 64 clients, 100 ms upstream, 2 cores)
+chose them: sync workers (2 x CPU) served 25.7 req/s, 37 % of the ideal, because each
+process waits out the upstream alone; gthread with 8 threads per worker served 62.7 req/s
+(90 %), and 16 threads only 52.5 req/s (75 %): beyond the upstream wait, more threads
+in one process just queue for the GIL. 2 x CPU workers x 8 threads also keeps database
+connections (one per thread) well inside PostgreSQL's default 100 with two app servers.
 
 Worker timeout sits just above the lookup budget (SOLARPROOF_TIMEOUT), so a worker is
 only killed when something is wrong with the portal itself, never for a slow upstream.
