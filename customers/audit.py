@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -215,6 +217,16 @@ def _check_checkpoint(
 PRUNE_BATCH = 5000
 
 
+@contextmanager
+def open_gate() -> Iterator[None]:
+    """The one privileged path past the append-only triggers: inside this block (and its
+    transaction) DELETE on the log is allowed; the gate row never outlives it."""
+    with transaction.atomic():
+        gate = AuditGate.objects.create()
+        yield
+        AuditGate.objects.filter(pk=gate.pk).delete()
+
+
 def prune(*, older_than_days: int, username: str) -> AuditAnchor | None:
     """Delete events older than ``older_than_days`` through the one privileged path.
 
@@ -236,14 +248,12 @@ def prune(*, older_than_days: int, username: str) -> AuditAnchor | None:
             return None
         through_sequence, through_hash = last
         first = LookupEvent.objects.order_by("sequence").values_list("sequence", flat=True).first()
-        gate = AuditGate.objects.create()
         deleted = 0
-        with connection.cursor() as cursor:
+        with open_gate(), connection.cursor() as cursor:
             for low in range(first, through_sequence + 1, PRUNE_BATCH):
                 high = min(low + PRUNE_BATCH - 1, through_sequence)
                 cursor.execute(f"DELETE FROM {table} WHERE sequence BETWEEN %s AND %s", [low, high])  # noqa: S608
                 deleted += cursor.rowcount
-        AuditGate.objects.filter(pk=gate.pk).delete()
         anchor = AuditAnchor(
             username=username,
             through_sequence=through_sequence,

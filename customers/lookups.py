@@ -7,6 +7,7 @@ returns the customer. If the audit row cannot be written, nobody sees the custom
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -109,7 +110,7 @@ def look_up_customer(
     else:
         result = _fetch(project_id, refresh=refresh)
     event = audit(result)
-    return LookupResult(**{**result.__dict__, "event": event})
+    return dataclasses.replace(result, event=event)
 
 
 def _fetch(project_id: int, *, refresh: bool) -> LookupResult:

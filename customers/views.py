@@ -224,6 +224,12 @@ def _sequence_param(request: HttpRequest, name: str) -> int | None:
     return int(value) if value.isdigit() and len(value) < 19 else None
 
 
+def _record_review(request: HttpRequest, kind: HistoryReview.Kind, filters: history.Filters, *, rows: int) -> None:
+    history.record_review(
+        user=request.user, kind=kind, filters=filters, rows=rows, ip=client_ip(request), request_id=request.request_id
+    )
+
+
 can_review_history = permission_required("customers.view_lookupevent", raise_exception=True)
 
 
@@ -242,14 +248,7 @@ def history_page(request: HttpRequest) -> HttpResponse:
         before=_sequence_param(request, "before"),
         after=_sequence_param(request, "after"),
     )
-    history.record_review(
-        user=request.user,
-        kind=HistoryReview.Kind.VIEW,
-        filters=filters,
-        rows=len(page.events),
-        ip=client_ip(request),
-        request_id=request.request_id,
-    )
+    _record_review(request, HistoryReview.Kind.VIEW, filters, rows=len(page.events))
     return _render_history(request, {"form": form, "page": page, "filters": filters})
 
 
@@ -278,14 +277,7 @@ def history_export(request: HttpRequest) -> HttpResponse:
         return HttpResponse(f"Cannot export: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
     filters = _history_filters(form)
     events, count = history.export_snapshot(filters)
-    history.record_review(
-        user=request.user,
-        kind=HistoryReview.Kind.EXPORT,
-        filters=filters,
-        rows=count,
-        ip=client_ip(request),
-        request_id=request.request_id,
-    )
+    _record_review(request, HistoryReview.Kind.EXPORT, filters, rows=count)
     response = StreamingHttpResponse(history.export_csv(events), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="lookup-history-{stamp}.csv"'

@@ -8,7 +8,7 @@ from django.apps import apps as django_apps
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection
 
 from customers import sandbox
 from customers.lookups import _client
@@ -56,11 +56,11 @@ def committed_db(transactional_db) -> Iterator[None]:
     through the prune's gate: the triggers refuse the usual flush of a non-empty log."""
     importlib.import_module("customers.migrations.0002_roles").create_roles(django_apps, None)
     yield
+    from customers.audit import open_gate
+
     table = connection.ops.quote_name("customers_lookupevent")
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("INSERT INTO customers_auditgate (id) VALUES (1)")
+    with open_gate(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table}")
-        cursor.execute("DELETE FROM customers_auditgate")
 
 
 @pytest.fixture

@@ -32,22 +32,13 @@ def add_event(user, project_id: int, *, outcome: str = "found", at: datetime | N
 def _backdate(event: LookupEvent, at: datetime) -> LookupEvent:
     from django.db import connection
 
-    with connection.cursor() as cursor:
-        gate = _gate_open(cursor)
-        values = {name: getattr(event, name) for name in audit.CHAIN_FIELDS}
-        values["created_at"] = at
+    with audit.open_gate(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM customers_lookupevent WHERE id = %s", [event.pk])
-        gate()
-    event = LookupEvent(**{**{f.attname: getattr(event, f.attname) for f in LookupEvent._meta.concrete_fields}})
+    event = LookupEvent(**{f.attname: getattr(event, f.attname) for f in LookupEvent._meta.concrete_fields})
     event.created_at = at
-    event.hash = audit.event_hash(values)
+    event.hash = audit.event_hash({name: getattr(event, name) for name in audit.CHAIN_FIELDS})
     event.save(force_insert=True)
     return event
-
-
-def _gate_open(cursor):
-    cursor.execute("INSERT INTO customers_auditgate (id) VALUES (999)")
-    return lambda: cursor.execute("DELETE FROM customers_auditgate WHERE id = 999")
 
 
 @pytest.fixture
