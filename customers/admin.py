@@ -47,7 +47,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(LookupEvent)
 class LookupEventAdmin(ReadOnlyAdmin):
     list_display = (
-        "sequence", "created_at", "username", "project_id", "outcome", "customer_id", "channel", "ip", "duration_ms",
+        "sequence", "created_at", "username", "project_id", "outcome", "customer_id", "channel", "auth_method", "ip",
+        "duration_ms",
     )  # fmt: skip
     # Each filter and search matches an index (outcome, username, project_id with sequence).
     list_filter = ("outcome",)

@@ -45,6 +45,9 @@ CHAIN_FIELDS = (
     "cache_hit",
     "prev_hash",
 )
+# Fields added after the first events were written: hashed only where set, so every
+# event written before them still verifies as it was.
+LATER_CHAIN_FIELDS = ("auth_method",)
 _IP_FIELD = models.GenericIPAddressField()
 
 
@@ -56,10 +59,15 @@ def _canonical_value(value: Any) -> Any:
 
 
 def event_hash(values: dict[str, Any]) -> str:
+    hashed = [*CHAIN_FIELDS, *(name for name in LATER_CHAIN_FIELDS if values.get(name) is not None)]
     canonical = json.dumps(
-        [_canonical_value(values[name]) for name in CHAIN_FIELDS], separators=(",", ":"), ensure_ascii=False
+        [_canonical_value(values[name]) for name in hashed], separators=(",", ":"), ensure_ascii=False
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def hash_of(event: LookupEvent) -> str:
+    return event_hash({name: getattr(event, name) for name in (*CHAIN_FIELDS, *LATER_CHAIN_FIELDS)})
 
 
 def _lock_chain() -> None:
@@ -90,7 +98,7 @@ def append(**fields: Any) -> LookupEvent:
             created_at=timezone.now(),
             **{**fields, "ip": _IP_FIELD.get_prep_value(fields.get("ip"))},
         )
-        event.hash = event_hash({name: getattr(event, name) for name in CHAIN_FIELDS})
+        event.hash = hash_of(event)
         event.save(force_insert=True)
     return event
 
@@ -146,9 +154,9 @@ def verify_chain(*, checkpoint: dict[str, Any] | None = None) -> Verification:
     expected_sequence: int | None = None
     previous_hash = ""
     hashes_at_checkpoint: str | None = None
-    rows = LookupEvent.objects.order_by("sequence").values_list(*CHAIN_FIELDS, "hash")
+    rows = LookupEvent.objects.order_by("sequence").values_list(*CHAIN_FIELDS, *LATER_CHAIN_FIELDS, "hash")
     for row in rows.iterator(chunk_size=5000):
-        values = dict(zip((*CHAIN_FIELDS, "hash"), row, strict=True))
+        values = dict(zip((*CHAIN_FIELDS, *LATER_CHAIN_FIELDS, "hash"), row, strict=True))
         sequence = values["sequence"]
         if expected_sequence is None:
             anchor = anchors.get(sequence - 1)

@@ -21,6 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.utils import timezone
 
+from accounts.models import AuthMethod
 from customers import sandbox, solarproof
 from customers.models import Channel, LookupEvent, Outcome
 from customers.ratelimit import hit_rate_limit
@@ -82,6 +83,7 @@ def look_up_customer(
     user_agent: str = "",
     request_id: str = "",
     refresh: bool = False,
+    auth_method: AuthMethod | None = None,
 ) -> LookupResult:
     validate_project_id(project_id)
     started = time.monotonic()
@@ -93,6 +95,7 @@ def look_up_customer(
         ip=ip,
         user_agent=user_agent,
         request_id=request_id,
+        auth_method=auth_method,
         started=started,
     )
     if not user.has_perm(PERMISSION):

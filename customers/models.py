@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from accounts.models import AuthMethod
+
 
 class AuditLogIsAppendOnly(Exception):
     """Raised on any attempt to change or remove an audit row through the ORM."""
@@ -56,6 +58,7 @@ class LookupEventManager(models.Manager.from_queryset(LookupEventQuerySet)):  # 
         request_id: str = "",
         duration_ms: int = 0,
         cache_hit: bool = False,
+        auth_method: AuthMethod | None = None,
     ) -> LookupEvent:
         """The one way to write an audit row: appended to the hash chain under its lock."""
         from customers import audit
@@ -72,6 +75,7 @@ class LookupEventManager(models.Manager.from_queryset(LookupEventQuerySet)):  # 
             request_id=request_id[:64],
             duration_ms=max(duration_ms, 0),
             cache_hit=cache_hit,
+            auth_method=auth_method,
         )
 
 
@@ -95,6 +99,17 @@ class LookupEvent(models.Model):
     request_id = models.CharField("request ID", max_length=64, blank=True, editable=False)
     duration_ms = models.PositiveIntegerField("duration (ms)", default=0, editable=False)
     cache_hit = models.BooleanField(default=False, editable=False)
+    # NULL, not "", for "not recorded": and a nullable column is added in place, where a
+    # NOT NULL one makes SQLite rebuild the table and drop its append-only triggers.
+    auth_method = models.CharField(  # noqa: DJ001
+        "signed in with",
+        max_length=8,
+        choices=AuthMethod.choices,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="How the user had signed in. Empty for the command line and for lookups made before it was recorded.",
+    )
     prev_hash = models.CharField(
         "previous hash", max_length=64, editable=False, help_text="The hash of the event before this one."
     )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -19,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
+from accounts.sessions import auth_method
 from customers import contact_files, history, lookups
 from customers.forms import HistoryFilterForm, ProjectSearchForm, SiteVisitForm
 from customers.models import HistoryReview, LookupEvent, Outcome
@@ -48,6 +50,8 @@ _STATUS = {
 @login_required
 @never_cache
 def search(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm(lookups.PERMISSION):
+        raise PermissionDenied("No role that may look up customers.")
     if "project" not in request.GET:
         # ?q= only fills the field in (Back to a search page), it never looks anything up.
         return _render_lookup(request, ProjectSearchForm(initial={"project": request.GET.get("q", "")[:40]}))
@@ -71,7 +75,8 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 def _look_up(request: HttpRequest, form: ProjectSearchForm, project_id: int) -> lookups.LookupResult | HttpResponse:
-    """The audited lookup for this request; a refusal comes back as the page that says so."""
+    """The audited lookup for this request; a refusal comes back as the page that says so.
+    Without a role, NotPermitted (written to the log first) becomes the 403 page."""
     try:
         return lookups.look_up_customer(
             user=request.user,
@@ -80,9 +85,8 @@ def _look_up(request: HttpRequest, form: ProjectSearchForm, project_id: int) -> 
             user_agent=request.headers.get("User-Agent", ""),
             request_id=getattr(request, "request_id", ""),
             refresh=request.GET.get("refresh") == "1",
+            auth_method=auth_method(request),
         )
-    except lookups.NotPermitted as exc:
-        return _render_lookup(request, form, problem=str(exc), status=403)
     except lookups.AuditUnavailable as exc:
         return _render_lookup(request, form, problem=str(exc), status=503)
 

@@ -1,6 +1,24 @@
 from django.conf import settings
 from django.http import HttpRequest
 
+from accounts.models import AuthMethod
+from accounts.sessions import AUTH_METHOD_KEY
+
 
 def portal(request: HttpRequest) -> dict[str, object]:
-    return {"demo_mode": settings.SOLARPROOF_DEMO, "time_zone": settings.TIME_ZONE}
+    return {
+        "demo_mode": settings.SOLARPROOF_DEMO,
+        "time_zone": settings.TIME_ZONE,
+        "access_contact": settings.PORTAL_ACCESS_CONTACT,
+        "role_groups": _role_groups if _signed_in_with_company_account(request) else (),
+    }
+
+
+def _signed_in_with_company_account(request: HttpRequest) -> bool:
+    session = getattr(request, "session", None)
+    return session is not None and session.get(AUTH_METHOD_KEY) == AuthMethod.OIDC
+
+
+def _role_groups() -> list[str]:
+    """The provider's groups (or app roles) that grant a portal role, for the 403 page."""
+    return [f"{value} ({role})" for value, role in settings.OIDC_ROLE_MAP.items()]

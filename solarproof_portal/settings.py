@@ -106,6 +106,42 @@ AUDIT_BUSINESS_HOURS = _hours("AUDIT_BUSINESS_HOURS", "06:00-20:00")
 # header is ignored, so a client cannot choose the address written to the audit log.
 TRUSTED_PROXY_COUNT = _non_negative_int("TRUSTED_PROXY_COUNT", 0)
 
+# --- Signing in --------------------------------------------------------------------
+
+# OpenID Connect with the company's identity provider (Microsoft Entra ID, Google
+# Workspace, ...). Unset: the sign-in page offers the username and password form only.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_BUTTON_LABEL = env.str("OIDC_BUTTON_LABEL", default="Sign in with your company account")
+OIDC_ROLE_CLAIM = env.str("OIDC_ROLE_CLAIM", default="groups")
+# "portal-sales=Sales,portal-admins=Admins": a value of the role claim, then the portal
+# role it grants. Several values may grant the same role.
+OIDC_ROLE_MAP = env.dict("OIDC_ROLE_MAP", default={})
+# How long a company sign-in is trusted before the provider is asked again, silently.
+OIDC_RENEW_SECONDS = _non_negative_int("OIDC_RENEW_SECONDS", 15 * 60) or 15 * 60
+OIDC_TIMEOUT = _positive("OIDC_TIMEOUT", 10.0)
+# Who people without a role should ask, shown on the page that turns them away.
+PORTAL_ACCESS_CONTACT = env.str("PORTAL_ACCESS_CONTACT", default="your manager or a portal administrator")
+if OIDC_ISSUER:
+    _required("OIDC_CLIENT_ID", OIDC_CLIENT_ID, "when OIDC_ISSUER is set")
+    _required("OIDC_CLIENT_SECRET", OIDC_CLIENT_SECRET, "when OIDC_ISSUER is set")
+    _issuer = re.fullmatch(r"(https?)://([^/:?#]+)(:\d+)?(/[^?#]*)?", OIDC_ISSUER)
+    # Plain HTTP only to this machine (the tests' provider): tokens travel in that answer.
+    if not _issuer or (_issuer[1] == "http" and _issuer[2] not in ("127.0.0.1", "localhost", "[::1]")):
+        raise ImproperlyConfigured(f"OIDC_ISSUER must be an https:// address, not {OIDC_ISSUER!r}.")
+_unknown_roles = sorted(set(OIDC_ROLE_MAP.values()) - {"Sales", "Installers", "Admins"})
+if _unknown_roles:
+    raise ImproperlyConfigured(
+        f"OIDC_ROLE_MAP may grant Sales, Installers or Admins, not {', '.join(map(repr, _unknown_roles))}."
+    )
+# Username and password: "all", or "superusers" to keep it only as the break-glass way in.
+LOCAL_LOGIN = env.str("LOCAL_LOGIN", default="all")
+if LOCAL_LOGIN not in ("all", "superusers"):
+    raise ImproperlyConfigured(f"LOCAL_LOGIN must be all or superusers, not {LOCAL_LOGIN!r}.")
+if LOCAL_LOGIN == "superusers" and not OIDC_ISSUER:
+    raise ImproperlyConfigured("LOCAL_LOGIN=superusers needs OIDC_ISSUER: otherwise only superusers could sign in.")
+
 # --- Django ------------------------------------------------------------------------
 
 INSTALLED_APPS = [
@@ -118,6 +154,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "axes",
+    "accounts",
     "customers",
 ]
 
@@ -135,6 +172,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After htmx's, so an expired company sign-in can answer htmx with HX-Redirect.
+    "accounts.middleware.SignInPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -194,7 +233,8 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # First, so that a locked-out user or address is refused before any password check.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.PasswordBackend",
+    "accounts.backends.CompanyAccountBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "customers:search"

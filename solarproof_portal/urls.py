@@ -1,12 +1,15 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
+from accounts.middleware import renewal_exempt
+from accounts.views import PortalLoginView
 from customers import views
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/login/", renewal_exempt(PortalLoginView.as_view()), name="login"),
+    path("accounts/logout/", renewal_exempt(LogoutView.as_view()), name="logout"),
+    path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),

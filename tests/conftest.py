@@ -10,8 +10,10 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connection
 
+from accounts import oidc
 from customers import sandbox
 from customers.lookups import _client
+from tests.support.identity_provider import CLIENT_ID, CLIENT_SECRET, IdentityProvider
 
 ROLES = ("Sales", "Installers", "Admins")
 
@@ -38,6 +40,30 @@ def portal_upstream(settings, sandbox_server: sandbox.SandboxHTTPServer) -> sand
     cache.clear()
     _client.cache_clear()
     return sandbox_server
+
+
+@pytest.fixture(scope="session")
+def identity_provider_server() -> Iterator[IdentityProvider]:
+    provider = IdentityProvider()
+    yield provider
+    provider.stop()
+
+
+ROLE_MAP = {"portal-sales": "Sales", "portal-installers": "Installers", "portal-admins": "Admins"}
+
+
+@pytest.fixture
+def identity_provider(settings, identity_provider_server: IdentityProvider) -> IdentityProvider:
+    """The tests' OpenID provider on loopback, and the portal set up to sign in through it."""
+    identity_provider_server.reset()
+    settings.OIDC_ISSUER = identity_provider_server.issuer
+    settings.OIDC_CLIENT_ID = CLIENT_ID
+    settings.OIDC_CLIENT_SECRET = CLIENT_SECRET
+    settings.OIDC_BUTTON_LABEL = "Sign in with Test Provider"
+    settings.OIDC_ROLE_CLAIM = "groups"
+    settings.OIDC_ROLE_MAP = ROLE_MAP
+    oidc._provider.cache_clear()
+    return identity_provider_server
 
 
 @pytest.fixture(scope="session")
@@ -130,7 +156,7 @@ def no_secrets_or_personal_details_in_the_logs() -> Iterator[None]:
     logging.getLogger().addHandler(handler)
     yield
     logging.getLogger().removeHandler(handler)
-    secrets = {django_settings.SOLARPROOF_API_KEY, "s3cret-key-XYZ-123"} | _personal_details()
+    secrets = {django_settings.SOLARPROOF_API_KEY, "s3cret-key-XYZ-123", CLIENT_SECRET} | _personal_details()
     leaks = [line for line in handler.lines for secret in secrets if secret in line]
     assert handler.lines, "the portal logged nothing at all: the check would prove nothing"
     assert not leaks, f"{len(leaks)} log lines hold a secret or a customer's details, e.g. {leaks[0][:300]}"

@@ -73,12 +73,29 @@ def test_events_link_in_a_gapless_sequence(chain):
 
 def test_the_hash_covers_exactly_what_is_stored(chain):
     stored = LookupEvent.objects.get(sequence=3)
-    assert audit.event_hash({name: getattr(stored, name) for name in audit.CHAIN_FIELDS}) == stored.hash
+    assert audit.hash_of(stored) == stored.hash
 
 
 def test_an_edited_row_is_caught(chain):
     tamper(f"UPDATE {TABLE} SET project_id = 9999 WHERE sequence = 3")
     assert verify() == "ERROR FAILED at sequence 3: its stored values do not match its hash (a row was edited)"
+
+
+@pytest.mark.parametrize("forged", ["local", None])
+def test_an_edited_sign_in_method_is_caught(db, sales_user, forged):
+    record(sales_user, auth_method="oidc")
+    record(sales_user, auth_method="local")
+    tamper(f"UPDATE {TABLE} SET auth_method = %s WHERE sequence = 1", [forged])
+    assert verify() == "ERROR FAILED at sequence 1: its stored values do not match its hash (a row was edited)"
+
+
+def test_events_from_before_the_sign_in_method_was_recorded_still_verify(db, sales_user):
+    """Their hashes were made without the field, and it stays empty for them."""
+    old = record(sales_user)
+    assert old.auth_method is None
+    assert audit.event_hash({name: getattr(old, name) for name in audit.CHAIN_FIELDS}) == old.hash
+    record(sales_user, auth_method="oidc")
+    assert verify() == "OK: 2 events verified"
 
 
 def test_an_edited_time_is_caught(chain):
@@ -200,7 +217,7 @@ def test_prune_removes_old_events_and_keeps_the_chain_verifiable(settings, sales
             channel="web",
             prev_hash=prev,
         )
-        event.hash = prev = audit.event_hash({name: getattr(event, name) for name in audit.CHAIN_FIELDS})
+        event.hash = prev = audit.hash_of(event)
         event.save(force_insert=True)
     assert verify() == "OK: 10 events verified"
 

@@ -89,6 +89,22 @@ def test_run_sandbox_serves_the_contract_over_http():
         ({"DJANGO_DEBUG": "true", "LOOKUP_RATE_LIMIT": "lots"}, "LOOKUP_RATE_LIMIT must look like 60/m"),
         ({"DJANGO_DEBUG": "true", "SOLARPROOF_TIMEOUT": "-1"}, "SOLARPROOF_TIMEOUT must be greater than zero."),
         ({"DJANGO_DEBUG": "true", "LOOKUP_CACHE_SECONDS": "soon"}, "LOOKUP_CACHE_SECONDS must be a whole number."),
+        (
+            {"DJANGO_DEBUG": "true", "OIDC_ISSUER": "https://login.example"},
+            "OIDC_CLIENT_ID must be set when OIDC_ISSUER",
+        ),
+        (
+            {
+                "DJANGO_DEBUG": "true",
+                "OIDC_ISSUER": "http://login.example",
+                "OIDC_CLIENT_ID": "a",
+                "OIDC_CLIENT_SECRET": "b",
+            },
+            "OIDC_ISSUER must be an https:// address, not 'http://login.example'.",
+        ),
+        ({"DJANGO_DEBUG": "true", "OIDC_ROLE_MAP": "portal-x=Owners"}, "OIDC_ROLE_MAP may grant Sales, Installers or"),
+        ({"DJANGO_DEBUG": "true", "LOCAL_LOGIN": "superusers"}, "LOCAL_LOGIN=superusers needs OIDC_ISSUER"),
+        ({"DJANGO_DEBUG": "true", "LOCAL_LOGIN": "nobody"}, "LOCAL_LOGIN must be all or superusers, not 'nobody'."),
     ],
 )
 def test_start_up_stops_with_one_line_naming_the_variable(environment, message):

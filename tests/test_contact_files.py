@@ -8,7 +8,7 @@ import pytest
 import vobject
 
 from customers.models import LookupEvent
-from tests.test_views import text
+from tests.support.pages import text
 
 pytestmark = pytest.mark.django_db
 

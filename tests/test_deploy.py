@@ -11,8 +11,8 @@ import requests
 from axes.models import AccessAttempt
 from django.conf import settings
 
+from tests.support.pages import text
 from tests.support.processes import ROOT, gunicorn, production_env
-from tests.test_views import text
 
 HTTPS = {"X-Forwarded-Proto": "https"}
 

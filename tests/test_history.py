@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from customers import audit, history
 from customers.models import HistoryReview, LookupEvent
-from tests.test_views import text
+from tests.support.pages import text
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +36,7 @@ def _backdate(event: LookupEvent, at: datetime) -> LookupEvent:
         cursor.execute("DELETE FROM customers_lookupevent WHERE id = %s", [event.pk])
     event = LookupEvent(**{f.attname: getattr(event, f.attname) for f in LookupEvent._meta.concrete_fields})
     event.created_at = at
-    event.hash = audit.event_hash({name: getattr(event, name) for name in audit.CHAIN_FIELDS})
+    event.hash = audit.hash_of(event)
     event.save(force_insert=True)
     return event
 
@@ -82,6 +82,13 @@ def test_history_lists_lookups_newest_first(admin_client, people):
     table = rows(admin_client.get("/history/"))
     assert [row[3] for row in table] == ["9404", "2144", "2143"]
     assert [row[0] for row in table] == ["3", "2", "1"]
+
+
+def test_history_shows_how_each_user_had_signed_in(admin_client, people):
+    add_event(people["sam"], 2143, auth_method="oidc")
+    add_event(people["sam"], 2144, auth_method="local")
+    add_event(people["sam"], 2145)  # the command line, or before sign-in methods were recorded
+    assert [row[7] for row in rows(admin_client.get("/history/"))] == ["", "local", "oidc"]
 
 
 def test_each_filter_and_their_combinations(admin_client, people):
@@ -272,6 +279,6 @@ def _bulk_chain(users: list) -> None:
             duration_ms=5,
             prev_hash=prev,
         )
-        event.hash = prev = audit.event_hash({name: getattr(event, name) for name in audit.CHAIN_FIELDS})
+        event.hash = prev = audit.hash_of(event)
         events.append(event)
     LookupEvent.objects.bulk_create(events, batch_size=2000)

@@ -11,8 +11,8 @@ from django.db import connection
 
 from customers import audit
 from customers.models import LookupEvent
+from tests.support.pages import text
 from tests.support.processes import RedisServer, TcpProxy, gunicorn, production_env
-from tests.test_views import text
 
 HTTPS = {"X-Forwarded-Proto": "https"}
 

@@ -1,12 +1,12 @@
 """Pages over HTTP: what a signed-in member of staff sees, and what others cannot."""
 
-import html
 import re
 
 import pytest
 from django.urls import reverse
 
 from customers.models import LookupEvent
+from tests.support.pages import hrefs, text
 
 pytestmark = pytest.mark.django_db
 
@@ -17,16 +17,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 def sales_client(client, sales_user):
     client.force_login(sales_user)
     return client
-
-
-def text(response) -> str:
-    """The visible text of a response, tags stripped and white space folded."""
-    body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", response.content.decode(), flags=re.S)
-    return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", body).split()))
-
-
-def hrefs(response) -> list[str]:
-    return re.findall(r'href="([^"]*)"', response.content.decode())
 
 
 def test_anonymous_users_are_sent_to_sign_in(client):
@@ -187,9 +177,20 @@ def test_a_user_without_a_role_sees_no_customer_data(client, no_role_user, porta
     before = portal_upstream.calls(2143)
     response = client.get("/projects/2143/")
     assert response.status_code == 403
-    assert "Your account has no role that may look up customers." in text(response)
+    assert "your account has no portal role that allows it" in text(response)
+    assert "Ask your manager or a portal administrator to give your account the Sales" in text(response)
     assert "Judy" not in response.content.decode()
     assert portal_upstream.calls(2143) == before
+    assert LookupEvent.objects.get().outcome == "not_authorised"
+
+
+def test_a_user_without_a_role_is_told_whom_to_ask_instead_of_a_search_form(client, no_role_user, settings):
+    settings.PORTAL_ACCESS_CONTACT = "the IT service desk (07 3000 0000)"
+    client.force_login(no_role_user)
+    response = client.get("/")
+    assert response.status_code == 403
+    assert "Ask the IT service desk (07 3000 0000) to give your account" in text(response)
+    assert 'name="project"' not in response.content.decode()
 
 
 def test_rate_limited_lookups_answer_429_with_a_clear_message(settings, sales_client):

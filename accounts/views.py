@@ -1,0 +1,105 @@
+"""Signing in: the password form, and the company account through OpenID Connect."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.views import LoginView
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from accounts import oidc
+from accounts.company_accounts import company_account_sign_in
+from accounts.middleware import renewal_exempt
+from accounts.models import AuthMethod
+from accounts.sessions import mark_signed_in
+
+logger = logging.getLogger(__name__)
+
+COMPANY_BACKEND = "accounts.backends.CompanyAccountBackend"
+
+
+def _sign_in_context(request: HttpRequest, next_url: str) -> dict[str, Any]:
+    return {
+        "next": next_url,
+        "oidc_enabled": oidc.enabled(),
+        "oidc_button_label": settings.OIDC_BUTTON_LABEL,
+        "local_login": settings.LOCAL_LOGIN,
+    }
+
+
+class PortalLoginView(LoginView):
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        return {**context, **_sign_in_context(self.request, context.get("next", ""))}
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        mark_signed_in(self.request, AuthMethod.LOCAL)
+        return response
+
+
+def _safe_next(request: HttpRequest, url: str | None) -> str:
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def _sign_in_problem(request: HttpRequest, problem: oidc.SignInFailed, next_url: str) -> HttpResponse:
+    context = {**_sign_in_context(request, next_url), "form": None, "problem": str(problem)}
+    return render(request, "registration/login.html", context, status=problem.status)
+
+
+@renewal_exempt
+@require_GET
+@never_cache
+def oidc_start(request: HttpRequest) -> HttpResponse:
+    """The button on the sign-in page: off to the provider."""
+    if not oidc.enabled():
+        raise Http404("Company sign-in is not set up.")
+    next_url = _safe_next(request, request.GET.get("next"))
+    try:
+        return oidc.authorization_redirect(request, next_url=next_url)
+    except oidc.SignInFailed as problem:
+        return _sign_in_problem(request, problem, next_url)
+
+
+@renewal_exempt
+@require_GET
+@never_cache
+def oidc_callback(request: HttpRequest) -> HttpResponse:
+    """The provider sends the browser back here, after a sign-in or a silent re-check."""
+    if not oidc.enabled():
+        raise Http404("Company sign-in is not set up.")
+    try:
+        verified = oidc.verify_callback(request)
+    except oidc.SignInFailed as problem:
+        if problem.reason.startswith("refused:") and request.user.is_authenticated:
+            # The provider no longer vouches for this person (signed out, disabled, ...).
+            auth.logout(request)
+        return _sign_in_problem(request, problem, _safe_next(request, request.GET.get("next")))
+    user = company_account_sign_in(issuer=verified.issuer, claims=verified.claims)
+    if not user.is_active:
+        auth.logout(request)
+        logger.warning("Sign-in refused: portal account %s is switched off", user.pk)
+        problem = oidc.SignInFailed(
+            f"Your portal account has been switched off. Ask {settings.PORTAL_ACCESS_CONTACT}.",
+            reason="inactive",
+            status=403,
+        )
+        return _sign_in_problem(request, problem, verified.next_url)
+    if request.user != user:
+        auth.login(request, user, backend=COMPANY_BACKEND)
+    mark_signed_in(request, AuthMethod.OIDC)
+    logger.info("Signed in user %s with the company account%s", user.pk, " (re-checked)" if verified.silent else "")
+    return HttpResponseRedirect(verified.next_url)
