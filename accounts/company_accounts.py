@@ -68,12 +68,17 @@ def _sign_in(*, issuer: str, claims: dict[str, Any]) -> Any:
     user.email = _email(claims)
     user.first_name = str(claims.get("given_name") or "")[:150]
     user.last_name = str(claims.get("family_name") or "")[:150]
-    user.is_staff = "Admins" in roles
+    # Without OIDC_ROLE_MAP the provider only says who someone is (Google Workspace has
+    # no group claim); their roles are then given in the portal's admin, and kept.
+    takes_roles = bool(settings.OIDC_ROLE_MAP)
+    if takes_roles:
+        user.is_staff = "Admins" in roles
     user.save()
-    user.groups.remove(*Group.objects.filter(name__in=PORTAL_ROLES).exclude(name__in=roles))
-    user.groups.add(*Group.objects.filter(name__in=roles))
+    if takes_roles:
+        user.groups.remove(*Group.objects.filter(name__in=PORTAL_ROLES).exclude(name__in=roles))
+        user.groups.add(*Group.objects.filter(name__in=roles))
     account.user = user
-    account.roles = ", ".join(sorted(roles))
+    account.roles = ", ".join(sorted(roles)) if takes_roles else "(given in the portal)"
     account.last_checked = timezone.now()
     account.save()
     return user

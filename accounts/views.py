@@ -102,4 +102,4 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         auth.login(request, user, backend=COMPANY_BACKEND)
     mark_signed_in(request, AuthMethod.OIDC)
     logger.info("Signed in user %s with the company account%s", user.pk, " (re-checked)" if verified.silent else "")
-    return HttpResponseRedirect(verified.next_url)
+    return HttpResponseRedirect(_safe_next(request, verified.next_url))

@@ -117,9 +117,11 @@ OIDC_BUTTON_LABEL = env.str("OIDC_BUTTON_LABEL", default="Sign in with your comp
 OIDC_ROLE_CLAIM = env.str("OIDC_ROLE_CLAIM", default="groups")
 # "portal-sales=Sales,portal-admins=Admins": a value of the role claim, then the portal
 # role it grants. Several values may grant the same role.
-OIDC_ROLE_MAP = env.dict("OIDC_ROLE_MAP", default={})
+OIDC_ROLE_MAP = {key.strip(): role.strip() for key, role in env.dict("OIDC_ROLE_MAP", default={}).items()}
 # How long a company sign-in is trusted before the provider is asked again, silently.
-OIDC_RENEW_SECONDS = _non_negative_int("OIDC_RENEW_SECONDS", 15 * 60) or 15 * 60
+OIDC_RENEW_SECONDS = _non_negative_int("OIDC_RENEW_SECONDS", 15 * 60)
+if OIDC_RENEW_SECONDS < 60:
+    raise ImproperlyConfigured("OIDC_RENEW_SECONDS must be at least 60: each re-check is a trip to the provider.")
 OIDC_TIMEOUT = _positive("OIDC_TIMEOUT", 10.0)
 # Who people without a role should ask, shown on the page that turns them away.
 PORTAL_ACCESS_CONTACT = env.str("PORTAL_ACCESS_CONTACT", default="your manager or a portal administrator")

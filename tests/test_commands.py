@@ -105,6 +105,7 @@ def test_run_sandbox_serves_the_contract_over_http():
         ({"DJANGO_DEBUG": "true", "OIDC_ROLE_MAP": "portal-x=Owners"}, "OIDC_ROLE_MAP may grant Sales, Installers or"),
         ({"DJANGO_DEBUG": "true", "LOCAL_LOGIN": "superusers"}, "LOCAL_LOGIN=superusers needs OIDC_ISSUER"),
         ({"DJANGO_DEBUG": "true", "LOCAL_LOGIN": "nobody"}, "LOCAL_LOGIN must be all or superusers, not 'nobody'."),
+        ({"DJANGO_DEBUG": "true", "OIDC_RENEW_SECONDS": "5"}, "OIDC_RENEW_SECONDS must be at least 60"),
     ],
 )
 def test_start_up_stops_with_one_line_naming_the_variable(environment, message):

@@ -1,14 +1,19 @@
 """Signing in with the company account (OpenID Connect), end to end over real HTTP
 against the tests' own provider on loopback; roles from the provider; re-checks."""
 
+import os
+import subprocess
+import sys
 import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.contrib.sessions.backends.db import SessionStore
 
+from accounts.company_accounts import roles_from_claims
 from accounts.models import CompanyAccount
 from accounts.sessions import CHECKED_AT_KEY
 from customers import audit
@@ -252,6 +257,40 @@ def test_entra_app_roles_can_be_the_role_claim(client, ivy, settings):
     ivy.state.people["entra-oid-1111"].claims["roles"] = ["Portal.Sales"]
     sign_in(client)
     assert [g.name for g in signed_in_user(client).groups.all()] == ["Sales"]
+
+
+def test_without_a_role_map_roles_are_given_in_the_portal_and_kept(client, ivy, settings):
+    """Google Workspace's ID tokens carry no groups: the provider says who, the portal says what."""
+    settings.OIDC_ROLE_MAP = {}
+    sign_in(client)
+    user = signed_in_user(client)
+    assert client.get("/").status_code == 403
+    user.groups.add(Group.objects.get(name="Sales"))
+    client.post("/accounts/logout/")
+    sign_in(client)
+    assert [g.name for g in signed_in_user(client).groups.all()] == ["Sales"]
+    assert client.get("/projects/2143/").status_code == 200
+
+
+def test_it_says_in_the_log_when_entra_left_the_groups_out(ivy, caplog):
+    claims = {"sub": "x", "_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": "https://graph"}}}
+    assert roles_from_claims(claims) == set()
+    assert "the provider left the groups claim out of the token (too many groups)" in caplog.text
+
+
+def test_a_role_map_from_the_environment_tolerates_spaces():
+    finished = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.OIDC_ROLE_MAP)"],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "solarproof_portal.settings",
+            "OIDC_ROLE_MAP": "a=Sales, b = Admins",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.stdout.strip() == "{'a': 'Sales', 'b': 'Admins'}", finished.stderr
 
 
 # --- re-checks after OIDC_RENEW_SECONDS ---------------------------------------------

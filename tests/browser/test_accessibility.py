@@ -39,6 +39,16 @@ def test_no_axe_violations(open_page, name, size, color_scheme="light"):
     assert axe_violations(page) == []
 
 
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_no_axe_violations_on_the_company_sign_in_page(open_page, identity_provider, settings, size):
+    settings.LOCAL_LOGIN = "superusers"
+    page = open_page(size, signed_in=False)
+    page.goto("/accounts/login/")
+    page.click("summary")  # the break-glass form, opened
+    assert page.get_by_role("link", name="Sign in with Test Provider").is_visible()
+    assert axe_violations(page) == []
+
+
 @pytest.mark.parametrize("name", ["result", "history"])
 def test_no_axe_violations_in_dark_mode(open_page, name):
     role, url = PAGES[name]
