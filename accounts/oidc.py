@@ -96,7 +96,7 @@ def _metadata(provider: DjangoOAuth2App) -> dict[str, Any]:
 
 def _unreachable() -> SignInFailed:
     return SignInFailed(
-        f"The portal could not reach {provider_name()} to sign you in. Try again in a minute.",
+        f"The portal could not get a usable answer from {provider_name()} to sign you in. Try again in a minute.",
         reason="unreachable",
         status=502,
     )
@@ -113,7 +113,11 @@ def authorization_redirect(request: HttpRequest, *, next_url: str, silent: bool 
     _metadata(provider)
     redirect_uri = callback_url(request)
     extra = {"prompt": "none"} if silent else {}
-    authorization = provider.create_authorization_url(redirect_uri, **extra)
+    try:
+        authorization = provider.create_authorization_url(redirect_uri, **extra)
+    except RuntimeError:  # the discovery document has no authorization endpoint
+        logger.warning("Sign-in: the discovery document has no authorization endpoint")
+        raise _unreachable() from None
     provider.save_authorize_data(request, redirect_uri=redirect_uri, **authorization)
     pending = request.session.get(PENDING_SESSION_KEY, {})
     pending[authorization["state"]] = {"next": next_url, "silent": silent}
@@ -156,8 +160,9 @@ def verify_callback(request: HttpRequest) -> Verified:
         raise SignInFailed(
             f"{provider_name()} did not complete the sign-in. Start again.", reason="token", status=502
         ) from None
-    except (requests.RequestException, ValueError):
-        logger.warning("Sign-in: the identity provider's token endpoint could not be used", exc_info=True)
+    except (requests.RequestException, ValueError, KeyError, TypeError, RuntimeError):
+        # Unreachable, or an answer (token, JWKS) that is not what the protocol says.
+        logger.warning("Sign-in: the identity provider's token or key answer could not be used", exc_info=True)
         raise _unreachable() from None
     except JoseError as exc:
         raise _unverified(exc) from None

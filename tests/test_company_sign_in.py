@@ -208,7 +208,24 @@ def test_an_unreachable_provider_is_a_clear_page(client, ivy, settings):
     settings.OIDC_ISSUER = "http://127.0.0.1:9"
     response = client.get("/accounts/oidc/start/")
     assert response.status_code == 502
-    assert "The portal could not reach Test Provider to sign you in. Try again in a minute." in text(response)
+    assert "could not get a usable answer from Test Provider to sign you in. Try again in a minute." in text(response)
+
+
+@pytest.mark.parametrize(
+    ("broken", "status", "message"),
+    [
+        ("discovery", 502, "could not get a usable answer from Test Provider"),
+        ("jwks", 400, "The sign-in answer is not signed with Test Provider's key"),
+        ("token", 502, "Test Provider sent no ID token, so nothing was signed in."),
+    ],
+)
+def test_a_provider_answering_outside_the_protocol_is_a_clear_page(client, ivy, broken, status, message):
+    ivy.state.broken = broken
+    start = client.get("/accounts/oidc/start/")
+    response = client.get(provider_answer(start["Location"])) if start.status_code == 302 else start
+    assert response.status_code == status
+    assert message in text(response)
+    assert signed_in_user(client) is None
 
 
 def test_the_provider_refusing_is_shown_without_its_untrusted_description(client, ivy):

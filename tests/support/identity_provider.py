@@ -42,6 +42,7 @@ class ProviderState:
     signed_in: str | None = None
     tamper: str | None = None
     discovery_issuer: str | None = None
+    broken: str | None = None  # "discovery", "jwks" or "token": an answer that is not the protocol's
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -88,6 +89,8 @@ class IdentityProvider:
     # --- the protocol -------------------------------------------------------------
 
     def discovery(self) -> dict[str, Any]:
+        if self.state.broken == "discovery":
+            return {"issuer": self.issuer}
         return {
             "issuer": self.state.discovery_issuer or self.issuer,
             "authorization_endpoint": f"{self.issuer}/authorize",
@@ -128,6 +131,8 @@ class IdentityProvider:
 
     def token(self, form: dict[str, str], authorization: str) -> tuple[int, dict[str, Any]]:
         self.state.token_requests.append(form)
+        if self.state.broken == "token":
+            return 200, {"not": "a token answer"}
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
         if authorization.startswith("Basic "):
             client_id, _, client_secret = base64.b64decode(authorization[6:]).decode().partition(":")
@@ -172,6 +177,8 @@ class IdentityProvider:
         return jwt.encode(header, claims, self.forger_key if tamper == "signature" else self.key)
 
     def jwks(self) -> dict[str, Any]:
+        if self.state.broken == "jwks":
+            return {"keys": [{"kty": "RSA", "kid": "test-key-1"}]}
         return {"keys": [self.key.as_dict(private=False)]}
 
 
