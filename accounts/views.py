@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +20,7 @@ from accounts import oidc
 from accounts.company_accounts import company_account_sign_in
 from accounts.middleware import renewal_exempt
 from accounts.models import AuthMethod
-from accounts.sessions import mark_signed_in
+from accounts.sessions import auth_method, mark_signed_in
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +62,22 @@ def _sign_in_problem(request: HttpRequest, problem: oidc.SignInFailed, next_url:
     return render(request, "registration/login.html", context, status=problem.status)
 
 
-@renewal_exempt
-@require_GET
-@never_cache
+def _company_sign_in_view(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """A step of the company sign-in: GET only, never cached, 404 until it is set up,
+    and never itself sent for a re-check."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest) -> HttpResponse:
+        if not oidc.enabled():
+            raise Http404("Company sign-in is not set up.")
+        return view(request)
+
+    return renewal_exempt(require_GET(never_cache(wrapped)))
+
+
+@_company_sign_in_view
 def oidc_start(request: HttpRequest) -> HttpResponse:
     """The button on the sign-in page: off to the provider."""
-    if not oidc.enabled():
-        raise Http404("Company sign-in is not set up.")
     next_url = _safe_next(request, request.GET.get("next"))
     try:
         return oidc.authorization_redirect(request, next_url=next_url)
@@ -74,18 +85,16 @@ def oidc_start(request: HttpRequest) -> HttpResponse:
         return _sign_in_problem(request, problem, next_url)
 
 
-@renewal_exempt
-@require_GET
-@never_cache
+@_company_sign_in_view
 def oidc_callback(request: HttpRequest) -> HttpResponse:
     """The provider sends the browser back here, after a sign-in or a silent re-check."""
-    if not oidc.enabled():
-        raise Http404("Company sign-in is not set up.")
     try:
         verified = oidc.verify_callback(request)
     except oidc.SignInFailed as problem:
-        if problem.reason.startswith("refused:") and request.user.is_authenticated:
-            # The provider no longer vouches for this person (signed out, disabled, ...).
+        signed_in_here = request.user.is_authenticated and auth_method(request) == AuthMethod.OIDC
+        if signed_in_here and problem.reason != "state":
+            # The re-check did not end with the provider vouching for this person again
+            # (signed out, disabled, or an answer that failed verification).
             auth.logout(request)
         return _sign_in_problem(request, problem, _safe_next(request, request.GET.get("next")))
     user = company_account_sign_in(issuer=verified.issuer, claims=verified.claims)

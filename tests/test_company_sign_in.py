@@ -152,6 +152,19 @@ def test_a_company_account_never_takes_over_a_local_account_with_the_same_name(c
     assert not user.is_superuser and [g.name for g in user.groups.all()] == ["Installers"]
 
 
+def test_a_portal_user_switched_off_by_an_admin_stays_off(client, ivy, settings):
+    settings.PORTAL_ACCESS_CONTACT = "the IT service desk"
+    sign_in(client)
+    user = signed_in_user(client)
+    user.is_active = False
+    user.save()
+    assert signed_in_user(client) is None  # the session ends at once
+    refused = sign_in(client)
+    assert refused.status_code == 403
+    assert "Your portal account has been switched off. Ask the IT service desk." in text(refused)
+    assert signed_in_user(client) is None
+
+
 # --- refused answers ----------------------------------------------------------------
 
 
@@ -359,6 +372,16 @@ def test_a_disabled_account_is_signed_out_at_the_next_re_check(client, ivy):
     assert "Your sign-in has run out. Sign in again to go on." in text(refused)
     assert signed_in_user(client) is None
     assert not LookupEvent.objects.filter(outcome="found").exists()
+
+
+def test_a_re_check_answered_with_a_forged_token_signs_the_session_out(client, ivy):
+    sign_in(client)
+    expire_check(client)
+    ivy.state.tamper = "signature"
+    refused = client.get(provider_answer(client.get("/projects/2143/")["Location"]))
+    assert refused.status_code == 400
+    assert signed_in_user(client) is None
+    assert not LookupEvent.objects.exists()
 
 
 def test_a_re_check_that_cannot_reach_the_provider_shows_nothing_and_keeps_the_session(client, ivy, settings):
