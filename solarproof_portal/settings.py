@@ -339,5 +339,7 @@ LOGGING = {
     "loggers": {
         # urllib3 logs every request line at DEBUG; the query string carries the API key.
         "urllib3": {"level": "WARNING"},
+        # Authlib logs the PKCE code verifier at DEBUG.
+        "authlib": {"level": "WARNING"},
     },
 }
