@@ -20,7 +20,7 @@ def renewal_exempt(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return view
 
 
-class SignInPolicyMiddleware:
+class CompanySignInRenewalMiddleware:
     """When a company sign-in is due for its re-check, the request goes to the provider
     first (prompt=none: no page is shown when all is well) and then comes back to the
     same address. htmx requests get HX-Redirect, so the whole page makes that trip

@@ -125,6 +125,21 @@ def authorization_redirect(request: HttpRequest, *, next_url: str, silent: bool 
     return HttpResponseRedirect(authorization["url"])
 
 
+def end_session_url(*, after: str) -> str | None:
+    """Where to send the browser so that the provider signs it out too (RP-initiated
+    logout), or None where the provider has no such endpoint (Google) or is unreachable.
+    On a shared tablet this is what stops the next person's click on the button from
+    signing them in as the last person."""
+    provider = _configured_provider()
+    try:
+        metadata = _metadata(provider)
+    except SignInFailed:
+        return None
+    if not metadata.get("end_session_endpoint"):
+        return None
+    return provider.create_logout_url(post_logout_redirect_uri=after, client_id=settings.OIDC_CLIENT_ID)["url"]
+
+
 def verify_callback(request: HttpRequest) -> Verified:
     """Check the provider's answer and return the verified claims, or raise SignInFailed."""
     provider = _configured_provider()

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import auth
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, LogoutView
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -46,6 +46,18 @@ class PortalLoginView(LoginView):
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         mark_signed_in(self.request, AuthMethod.LOCAL)
+        return response
+
+
+class PortalLogoutView(LogoutView):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        company = oidc.enabled() and request.user.is_authenticated and auth_method(request) == AuthMethod.OIDC
+        response = super().post(request, *args, **kwargs)
+        if company:
+            after = request.build_absolute_uri(resolve_url(settings.LOGOUT_REDIRECT_URL))
+            provider_sign_out = oidc.end_session_url(after=after)
+            if provider_sign_out:
+                return HttpResponseRedirect(provider_sign_out)
         return response
 
 

@@ -175,7 +175,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # After htmx's, so an expired company sign-in can answer htmx with HX-Redirect.
-    "accounts.middleware.SignInPolicyMiddleware",
+    "accounts.middleware.CompanySignInRenewalMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -288,7 +288,9 @@ CONTENT_SECURITY_POLICY = {
         "font-src": [SELF],
         "connect-src": [SELF],
         "manifest-src": [SELF],
-        "form-action": [SELF],
+        # Signing out of a company account continues, by redirect, to the provider's
+        # sign-out page; browsers hold that redirect of a form post to form-action.
+        "form-action": [SELF, *([re.match(r"https?://[^/]+", OIDC_ISSUER)[0]] if OIDC_ISSUER else [])],
         "frame-ancestors": [NONE],
         "base-uri": [NONE],
         "object-src": [NONE],

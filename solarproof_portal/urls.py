@@ -1,14 +1,13 @@
 from django.contrib import admin
-from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
 from accounts.middleware import renewal_exempt
-from accounts.views import PortalLoginView
+from accounts.views import PortalLoginView, PortalLogoutView
 from customers import views
 
 urlpatterns = [
     path("accounts/login/", renewal_exempt(PortalLoginView.as_view()), name="login"),
-    path("accounts/logout/", renewal_exempt(LogoutView.as_view()), name="logout"),
+    path("accounts/logout/", renewal_exempt(PortalLogoutView.as_view()), name="logout"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),

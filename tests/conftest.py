@@ -1,3 +1,4 @@
+import copy
 import importlib
 import logging
 from collections.abc import Callable, Iterator
@@ -62,6 +63,10 @@ def identity_provider(settings, identity_provider_server: IdentityProvider) -> I
     settings.OIDC_BUTTON_LABEL = "Sign in with Test Provider"
     settings.OIDC_ROLE_CLAIM = "groups"
     settings.OIDC_ROLE_MAP = ROLE_MAP
+    # As settings.py does for OIDC_ISSUER: sign-out's redirect to the provider is allowed.
+    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+    policy["DIRECTIVES"]["form-action"] = ["'self'", identity_provider_server.issuer]
+    settings.CONTENT_SECURITY_POLICY = policy
     oidc._provider.cache_clear()
     return identity_provider_server
 

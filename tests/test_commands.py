@@ -121,6 +121,25 @@ def test_start_up_stops_with_one_line_naming_the_variable(environment, message):
     assert time.monotonic() - started < 60
 
 
+def test_with_company_sign_in_the_form_action_policy_allows_the_providers_sign_out():
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_DEBUG": "true",
+        "OIDC_ISSUER": "https://login.microsoftonline.com/tenant-id/v2.0",
+        "OIDC_CLIENT_ID": "id",
+        "OIDC_CLIENT_SECRET": "secret",
+        "DJANGO_SETTINGS_MODULE": "solarproof_portal.settings",
+    }
+    finished = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings as s; print(s.CONTENT_SECURITY_POLICY['DIRECTIVES'])"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "'form-action': [\"'self'\", 'https://login.microsoftonline.com']" in finished.stdout, finished.stderr
+
+
 def test_demo_mode_starts_without_secrets_when_debug_is_on():
     finished = subprocess.run(
         [sys.executable, "manage.py", "check"],

@@ -252,6 +252,30 @@ def test_the_provider_refusing_is_shown_without_its_untrusted_description(client
     assert "pwned" not in response.content.decode()
 
 
+# --- signing out ---------------------------------------------------------------------
+
+
+def test_signing_out_also_signs_out_at_the_provider_so_a_shared_tablet_is_clean(client, ivy):
+    sign_in(client)
+    out = client.post("/accounts/logout/")
+    assert out.status_code == 302
+    assert out["Location"].startswith(f"{ivy.issuer}/logout?")
+    assert signed_in_user(client) is None
+    back = urlparse(provider_answer(out["Location"]))
+    assert back.path == "/accounts/login/"
+    assert ivy.state.signed_in is None
+    # The next person's click on the button does not come back as Ivy.
+    refused = client.get(provider_answer(client.get("/accounts/oidc/start/")["Location"]))
+    assert signed_in_user(client) is None and refused.status_code == 400
+
+
+def test_signing_out_of_a_password_session_stays_in_the_portal(client, identity_provider, sales_user):
+    client.post("/accounts/login/", {"username": "sam.sales", "password": "correct-horse-battery"})
+    out = client.post("/accounts/logout/")
+    assert out["Location"] == "/accounts/login/"
+    assert not identity_provider.state.end_session_requests
+
+
 # --- roles --------------------------------------------------------------------------
 
 

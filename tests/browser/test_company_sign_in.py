@@ -71,3 +71,24 @@ def test_a_disabled_account_is_sent_to_sign_in_at_the_re_check(open_page, compan
     assert page.get_by_role("link", name="Sign in with Test Provider").is_visible()
     assert page.locator("#customer-name").count() == 0
     assert not LookupEvent.objects.exists()
+
+
+def test_signing_out_on_a_shared_tablet_signs_out_at_the_provider_too(open_page, company):
+    page = open_page("tablet", signed_in=False)
+    violations = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    page.goto("/accounts/login/")
+    page.get_by_role("link", name="Sign in with Test Provider").click()
+    page.wait_for_selector("#id_project")
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/accounts/login/(\?state=[^&]+)?$"))
+    assert company.state.end_session_requests and company.state.signed_in is None
+    assert violations == []
+    # The next person's click does not come back signed in as the last person.
+    page.get_by_role("link", name="Sign in with Test Provider").click()
+    page.wait_for_selector("text=Your sign-in has run out.")
+    assert page.locator("#id_project").count() == 0

@@ -45,6 +45,7 @@ class ProviderState:
     broken: str | None = None  # "discovery", "jwks" or "token": an answer that is not the protocol's
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    end_session_requests: list[dict[str, str]] = field(default_factory=list)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -96,6 +97,7 @@ class IdentityProvider:
             "authorization_endpoint": f"{self.issuer}/authorize",
             "token_endpoint": f"{self.issuer}/token",
             "jwks_uri": f"{self.issuer}/jwks",
+            "end_session_endpoint": f"{self.issuer}/logout",
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -176,6 +178,15 @@ class IdentityProvider:
             return f"{_b64_json({'alg': 'none', 'typ': 'JWT'})}.{body}."
         return jwt.encode(header, claims, self.forger_key if tamper == "signature" else self.key)
 
+    def end_session(self, params: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        self.state.end_session_requests.append(params)
+        self.state.signed_in = None
+        if params.get("client_id") == CLIENT_ID and params.get("post_logout_redirect_uri"):
+            return _redirect(
+                params["post_logout_redirect_uri"], **({"state": params["state"]} if "state" in params else {})
+            )
+        return 200, {}, b"signed out"
+
     def jwks(self) -> dict[str, Any]:
         if self.state.broken == "jwks":
             return {"keys": [{"kty": "RSA", "kid": "test-key-1"}]}
@@ -188,7 +199,7 @@ def _b64_json(value: dict[str, Any]) -> str:
 
 def _redirect(back: str, **params: str) -> tuple[int, dict[str, str], bytes]:
     separator = "&" if urlparse(back).query else "?"
-    return 302, {"Location": f"{back}{separator}{urlencode(params)}"}, b""
+    return 302, {"Location": f"{back}{separator}{urlencode(params)}" if params else back}, b""
 
 
 def _handler_for(provider: IdentityProvider) -> type[BaseHTTPRequestHandler]:
@@ -208,6 +219,8 @@ def _handler_for(provider: IdentityProvider) -> type[BaseHTTPRequestHandler]:
                     self._json(200, provider.jwks())
                 elif url.path == "/authorize":
                     self._send(*provider.authorize(params))
+                elif url.path == "/logout":
+                    self._send(*provider.end_session(params))
                 else:
                     self._send(404, {}, b"not found")
 
