@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import secrets
 import threading
@@ -50,13 +51,15 @@ class ProviderState:
 
 
 class IdentityProvider:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, *, chooser: bool = False) -> None:
+        # chooser: with nobody signed in, /authorize offers a page to pick a person (by hand).
+        self.chooser = chooser
         self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key-1", "use": "sig", "alg": "RS256"})
         # Same kid, different key: a token "signed by the provider" that was not.
         self.forger_key = RSAKey.generate_key(2048, parameters={"kid": "test-key-1", "use": "sig", "alg": "RS256"})
         self.state = ProviderState()
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self.server.daemon_threads = True
         self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -115,9 +118,12 @@ class IdentityProvider:
         missing = [name for name in ("state", "nonce", "code_challenge") if not params.get(name)]
         if params.get("response_type") != "code" or params.get("code_challenge_method") != "S256" or missing:
             return _redirect(back, error="invalid_request", state=state)
-        person = self.state.people.get(self.state.signed_in or "")
+        person = self.state.people.get(params.get("as") or self.state.signed_in or "")
+        if person is None and self.chooser and params.get("prompt") != "none":
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, self._chooser_page(params)
         if person is None:
             return _redirect(back, error="login_required", state=state)
+        self.state.signed_in = person.sub
         if person.disabled:
             return _redirect(
                 back, error="login_required" if params.get("prompt") == "none" else "access_denied", state=state
@@ -130,6 +136,14 @@ class IdentityProvider:
             "code_challenge": params["code_challenge"],
         }
         return _redirect(back, code=code, state=state)
+
+    def _chooser_page(self, params: dict[str, str]) -> bytes:
+        links = "".join(
+            f'<li><a href="/authorize?{html.escape(urlencode({**params, "as": sub}))}">{html.escape(sub)}</a> '
+            f"{html.escape(str(person.claims.get('groups')))}</li>"
+            for sub, person in self.state.people.items()
+        )
+        return f"<!doctype html><title>Test provider</title><h1>Sign in as</h1><ul>{links}</ul>".encode()
 
     def token(self, form: dict[str, str], authorization: str) -> tuple[int, dict[str, Any]]:
         self.state.token_requests.append(form)
@@ -246,3 +260,25 @@ def _handler_for(provider: IdentityProvider) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
     return Handler
+
+
+if __name__ == "__main__":
+    # Company sign-in by hand: python -m tests.support.identity_provider [port], then
+    # start the portal with the variables this prints (README, "Trying it locally").
+    import sys
+
+    provider = IdentityProvider(int(sys.argv[1]) if len(sys.argv) > 1 else 8090, chooser=True)
+    for sub, group in (
+        ("sofia.sales", "portal-sales"),
+        ("ian.installer", "portal-installers"),
+        ("ada.admin", "portal-admins"),
+        ("nick.nogroup", "all-staff"),
+    ):
+        provider.add_person(sub, preferred_username=sub, email=f"{sub}@example.com.au", groups=[group])
+    print(
+        f"Test OpenID provider at {provider.issuer}. Start the portal with:\n"
+        f"  OIDC_ISSUER={provider.issuer} OIDC_CLIENT_ID={CLIENT_ID} OIDC_CLIENT_SECRET={CLIENT_SECRET} \\\n"
+        "  OIDC_ROLE_MAP=portal-sales=Sales,portal-installers=Installers,portal-admins=Admins make run",
+        flush=True,
+    )
+    provider.thread.join()
