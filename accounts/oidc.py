@@ -55,8 +55,12 @@ def enabled() -> bool:
     return bool(settings.OIDC_ISSUER)
 
 
-def provider_name() -> str:
-    return settings.OIDC_BUTTON_LABEL.removeprefix("Sign in with ").strip() or "the identity provider"
+def provider_name(*, starts_sentence: bool = False) -> str:
+    """ "Microsoft" from "Sign in with Microsoft", for messages; else a generic name."""
+    name = settings.OIDC_BUTTON_LABEL.removeprefix("Sign in with ").strip()
+    if not name or name == settings.OIDC_BUTTON_LABEL or name.lower().startswith("your "):
+        name = "the sign-in service"
+    return name[:1].upper() + name[1:] if starts_sentence else name
 
 
 @functools.lru_cache(maxsize=4)
@@ -86,7 +90,8 @@ def _metadata(provider: DjangoOAuth2App) -> dict[str, Any]:
         provider.server_metadata.pop("_loaded_at", None)
         logger.warning("Sign-in: the discovery document names an issuer other than OIDC_ISSUER")
         raise SignInFailed(
-            f"{provider_name()} answered as a different identity provider than this portal is set up for. "
+            f"{provider_name(starts_sentence=True)} answered as a different identity provider "
+            "than this portal is set up for. "
             "Nothing was signed in; tell IT (the OIDC_ISSUER setting).",
             reason="issuer",
             status=502,
@@ -173,7 +178,9 @@ def verify_callback(request: HttpRequest) -> Verified:
     except OAuthError as exc:
         logger.warning("Sign-in: the identity provider refused the code exchange (%s)", _safe_code(exc.error))
         raise SignInFailed(
-            f"{provider_name()} did not complete the sign-in. Start again.", reason="token", status=502
+            f"{provider_name(starts_sentence=True)} did not complete the sign-in. Start again.",
+            reason="token",
+            status=502,
         ) from None
     except (requests.RequestException, ValueError, KeyError, TypeError, RuntimeError):
         # Unreachable, or an answer (token, JWKS) that is not what the protocol says.
@@ -184,7 +191,9 @@ def verify_callback(request: HttpRequest) -> Verified:
     if "userinfo" not in token:
         logger.warning("Sign-in: the token answer carried no ID token")
         raise SignInFailed(
-            f"{provider_name()} sent no ID token, so nothing was signed in. Tell IT.", reason="claims", status=502
+            f"{provider_name(starts_sentence=True)} sent no ID token, so nothing was signed in. Tell IT.",
+            reason="claims",
+            status=502,
         )
     return Verified(
         issuer=metadata["issuer"], claims=dict(token["userinfo"]), next_url=attempt["next"], silent=attempt["silent"]
@@ -209,7 +218,7 @@ _REFUSALS = {
 def _refused(error: str, *, silent: bool) -> SignInFailed:
     code = _safe_code(error)
     logger.info("Sign-in: the identity provider answered %s%s", code, " to a silent re-check" if silent else "")
-    detail = _REFUSALS.get(code, f"{provider_name()} refused the sign-in ({code}).")
+    detail = _REFUSALS.get(code, f"{provider_name(starts_sentence=True)} refused the sign-in ({code}).")
     return SignInFailed(f"{detail} Sign in again to go on.", reason=f"refused:{code}", status=403 if silent else 400)
 
 

@@ -241,6 +241,16 @@ def test_a_provider_answering_outside_the_protocol_is_a_clear_page(client, ivy, 
     assert signed_in_user(client) is None
 
 
+@pytest.mark.parametrize(
+    ("label", "name"),
+    [("Sign in with Microsoft", "Microsoft"), ("Sign in with your company account", "the sign-in service")],
+)
+def test_messages_name_the_provider_as_the_button_does(client, ivy, settings, label, name):
+    settings.OIDC_BUTTON_LABEL = label
+    ivy.state.tamper = "no_id_token"
+    assert f"{name[0].upper()}{name[1:]} sent no ID token" in text(sign_in(client))
+
+
 def test_the_provider_refusing_is_shown_without_its_untrusted_description(client, ivy):
     start = client.get("/accounts/oidc/start/")
     state = parse_qs(urlparse(start["Location"]).query)["state"][0]
