@@ -17,6 +17,11 @@ def auth_method(request: HttpRequest) -> AuthMethod:
     return AuthMethod(request.session.get(AUTH_METHOD_KEY, AuthMethod.LOCAL))
 
 
+def signed_in_with_company_account(request: HttpRequest) -> bool:
+    session = getattr(request, "session", None)
+    return session is not None and session.get(AUTH_METHOD_KEY) == AuthMethod.OIDC
+
+
 def mark_signed_in(request: HttpRequest, method: AuthMethod) -> None:
     request.session[AUTH_METHOD_KEY] = method.value
     if method == AuthMethod.OIDC:
@@ -25,6 +30,6 @@ def mark_signed_in(request: HttpRequest, method: AuthMethod) -> None:
 
 def renewal_due(request: HttpRequest, renew_seconds: int) -> bool:
     """A company sign-in the provider has not confirmed for ``renew_seconds``."""
-    if request.session.get(AUTH_METHOD_KEY) != AuthMethod.OIDC:
+    if not signed_in_with_company_account(request):
         return False
     return time.time() - request.session.get(CHECKED_AT_KEY, 0) >= renew_seconds

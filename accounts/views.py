@@ -20,7 +20,7 @@ from accounts import oidc
 from accounts.company_accounts import company_account_sign_in
 from accounts.middleware import renewal_exempt
 from accounts.models import AuthMethod
-from accounts.sessions import auth_method, mark_signed_in
+from accounts.sessions import mark_signed_in, signed_in_with_company_account
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class PortalLoginView(LoginView):
 
 class PortalLogoutView(LogoutView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        company = oidc.enabled() and request.user.is_authenticated and auth_method(request) == AuthMethod.OIDC
+        company = oidc.enabled() and request.user.is_authenticated and signed_in_with_company_account(request)
         response = super().post(request, *args, **kwargs)
         if company:
             after = request.build_absolute_uri(resolve_url(settings.LOGOUT_REDIRECT_URL))
@@ -103,7 +103,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
     try:
         verified = oidc.verify_callback(request)
     except oidc.SignInFailed as problem:
-        signed_in_here = request.user.is_authenticated and auth_method(request) == AuthMethod.OIDC
+        signed_in_here = request.user.is_authenticated and signed_in_with_company_account(request)
         if signed_in_here and problem.reason != "state":
             # The re-check did not end with the provider vouching for this person again
             # (signed out, disabled, or an answer that failed verification).

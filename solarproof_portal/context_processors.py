@@ -1,8 +1,7 @@
 from django.conf import settings
 from django.http import HttpRequest
 
-from accounts.models import AuthMethod
-from accounts.sessions import AUTH_METHOD_KEY
+from accounts.sessions import signed_in_with_company_account
 
 
 def portal(request: HttpRequest) -> dict[str, object]:
@@ -10,13 +9,8 @@ def portal(request: HttpRequest) -> dict[str, object]:
         "demo_mode": settings.SOLARPROOF_DEMO,
         "time_zone": settings.TIME_ZONE,
         "access_contact": settings.PORTAL_ACCESS_CONTACT,
-        "role_groups": _role_groups if _signed_in_with_company_account(request) else (),
+        "role_groups": _role_groups if signed_in_with_company_account(request) else (),
     }
-
-
-def _signed_in_with_company_account(request: HttpRequest) -> bool:
-    session = getattr(request, "session", None)
-    return session is not None and session.get(AUTH_METHOD_KEY) == AuthMethod.OIDC
 
 
 def _role_groups() -> list[str]:
