@@ -94,7 +94,8 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # Refused before gunicorn listens; a timeout while its workers are still booting.
             time.sleep(0.1)
     raise TimeoutError(url)
 

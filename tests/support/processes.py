@@ -33,7 +33,8 @@ def wait_until_up(url: str, *, timeout: float = 30, process: subprocess.Popen | 
         try:
             requests.get(url, timeout=1, headers={"X-Forwarded-Proto": "https"})
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # Refused before gunicorn listens; a timeout while its workers are still booting.
             time.sleep(0.2)
     raise TimeoutError(f"{url} did not come up in {timeout} s")
 
