@@ -175,6 +175,7 @@ def test_a_portal_user_switched_off_by_an_admin_stays_off(client, ivy, settings)
         ("unsigned", "The sign-in answer is not signed with Test Provider's key"),
         ("expired", "The sign-in answer had already expired"),
         ("audience", "The sign-in answer was issued for a different application"),
+        ("audience_with_our_azp", "The sign-in answer was issued for a different application"),
         ("nonce", "The sign-in answer does not belong to this sign-in attempt"),
         ("issuer", "The sign-in answer came from an identity provider this portal does not trust"),
     ],

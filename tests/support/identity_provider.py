@@ -27,7 +27,7 @@ from joserfc.jwk import RSAKey
 
 CLIENT_ID = "solarproof-portal-tests"
 CLIENT_SECRET = "test-oidc-client-secret-5b1e"
-TAMPERINGS = ("signature", "unsigned", "expired", "audience", "nonce", "issuer", "no_id_token")
+TAMPERINGS = ("signature", "unsigned", "expired", "audience", "audience_with_our_azp", "nonce", "issuer", "no_id_token")
 
 
 @dataclass
@@ -182,6 +182,8 @@ class IdentityProvider:
             claims.update(iat=now - 900, exp=now - 600)
         elif tamper == "audience":
             claims["aud"] = "some-other-application"
+        elif tamper == "audience_with_our_azp":  # Authlib's own checks let this one through
+            claims.update(aud=["some-other-application"], azp=CLIENT_ID)
         elif tamper == "nonce":
             claims["nonce"] = "not-the-nonce-that-was-sent"
         elif tamper == "issuer":
