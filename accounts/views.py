@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 COMPANY_BACKEND = "accounts.backends.CompanyAccountBackend"
 
 
-def _sign_in_context(request: HttpRequest, next_url: str) -> dict[str, Any]:
+def _sign_in_context(next_url: str) -> dict[str, Any]:
     return {
         "next": next_url,
         "oidc_enabled": oidc.enabled(),
@@ -41,7 +41,7 @@ class PortalLoginView(LoginView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        return {**context, **_sign_in_context(self.request, context.get("next", ""))}
+        return {**context, **_sign_in_context(context.get("next", ""))}
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
@@ -70,7 +70,7 @@ def _safe_next(request: HttpRequest, url: str | None) -> str:
 
 
 def _sign_in_problem(request: HttpRequest, problem: oidc.SignInFailed, next_url: str) -> HttpResponse:
-    context = {**_sign_in_context(request, next_url), "form": None, "problem": str(problem)}
+    context = {**_sign_in_context(next_url), "form": None, "problem": str(problem)}
     return render(request, "registration/login.html", context, status=problem.status)
 
 

@@ -125,6 +125,7 @@ if OIDC_RENEW_SECONDS < 60:
 OIDC_TIMEOUT = _positive("OIDC_TIMEOUT", 10.0)
 # Who people without a role should ask, shown on the page that turns them away.
 PORTAL_ACCESS_CONTACT = env.str("PORTAL_ACCESS_CONTACT", default="your manager or a portal administrator")
+OIDC_ORIGIN = ""
 if OIDC_ISSUER:
     _required("OIDC_CLIENT_ID", OIDC_CLIENT_ID, "when OIDC_ISSUER is set")
     _required("OIDC_CLIENT_SECRET", OIDC_CLIENT_SECRET, "when OIDC_ISSUER is set")
@@ -132,6 +133,7 @@ if OIDC_ISSUER:
     # Plain HTTP only to this machine (the tests' provider): tokens travel in that answer.
     if not _issuer or (_issuer[1] == "http" and _issuer[2] not in ("127.0.0.1", "localhost", "[::1]")):
         raise ImproperlyConfigured(f"OIDC_ISSUER must be an https:// address, not {OIDC_ISSUER!r}.")
+    OIDC_ORIGIN = f"{_issuer[1]}://{_issuer[2]}{_issuer[3] or ''}"
 _unknown_roles = sorted(set(OIDC_ROLE_MAP.values()) - {"Sales", "Installers", "Admins"})
 if _unknown_roles:
     raise ImproperlyConfigured(
@@ -290,7 +292,7 @@ CONTENT_SECURITY_POLICY = {
         "manifest-src": [SELF],
         # Signing out of a company account continues, by redirect, to the provider's
         # sign-out page; browsers hold that redirect of a form post to form-action.
-        "form-action": [SELF, *([re.match(r"https?://[^/]+", OIDC_ISSUER)[0]] if OIDC_ISSUER else [])],
+        "form-action": [SELF, *([OIDC_ORIGIN] if OIDC_ORIGIN else [])],
         "frame-ancestors": [NONE],
         "base-uri": [NONE],
         "object-src": [NONE],

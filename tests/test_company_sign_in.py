@@ -4,20 +4,18 @@ against the tests' own provider on loopback; roles from the provider; re-checks.
 import os
 import subprocess
 import sys
-import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.contrib.sessions.backends.db import SessionStore
 
 from accounts.company_accounts import roles_from_claims
 from accounts.models import CompanyAccount
-from accounts.sessions import CHECKED_AT_KEY
 from customers import audit
 from customers.models import LookupEvent
+from tests.support.company_sessions import expire_company_check
 from tests.support.pages import text
 
 pytestmark = pytest.mark.django_db
@@ -47,10 +45,7 @@ def signed_in_user(client):
 
 
 def expire_check(client) -> None:
-    """As if OIDC_RENEW_SECONDS had passed since the provider last confirmed the sign-in."""
-    session = SessionStore(session_key=client.cookies["sessionid"].value)
-    session[CHECKED_AT_KEY] = time.time() - 10_000
-    session.save()
+    expire_company_check(client.cookies["sessionid"].value)
 
 
 @pytest.fixture

@@ -1,13 +1,11 @@
 """Signing in with the company account in a real browser, through the tests' provider."""
 
 import re
-import time
 
 import pytest
-from django.contrib.sessions.backends.db import SessionStore
 
-from accounts.sessions import CHECKED_AT_KEY
 from customers.models import LookupEvent
+from tests.support.company_sessions import expire_company_check
 
 pytestmark = pytest.mark.browser
 
@@ -22,11 +20,7 @@ def company(identity_provider):
 
 
 def expire_check(page) -> None:
-    """As if OIDC_RENEW_SECONDS had passed since the provider last confirmed this browser's sign-in."""
-    cookie = next(c for c in page.context.cookies() if c["name"] == "sessionid")
-    session = SessionStore(session_key=cookie["value"])
-    session[CHECKED_AT_KEY] = time.time() - 10_000
-    session.save()
+    expire_company_check(next(c["value"] for c in page.context.cookies() if c["name"] == "sessionid"))
 
 
 def test_the_button_signs_in_with_the_mapped_role_and_the_lookup_follows(open_page, company):
