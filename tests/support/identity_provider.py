@@ -266,7 +266,7 @@ def _handler_for(provider: IdentityProvider) -> type[BaseHTTPRequestHandler]:
 
 if __name__ == "__main__":
     # Company sign-in by hand: python -m tests.support.identity_provider [port], then
-    # start the portal with the variables this prints (README, "Trying it locally").
+    # start the portal with the variables this prints (docs/company-sign-in.md, "Trying it locally").
     import sys
 
     provider = IdentityProvider(int(sys.argv[1]) if len(sys.argv) > 1 else 8090, chooser=True)
