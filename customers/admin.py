@@ -58,7 +58,7 @@ class LookupEventAdmin(ReadOnlyAdmin):
 
 @admin.register(HistoryReview)
 class HistoryReviewAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "username", "kind", "filters", "rows", "ip")
+    list_display = ("sequence", "created_at", "username", "kind", "detail", "rows", "ip")
     list_filter = ("kind",)
 
 

@@ -1,12 +1,13 @@
-"""The tamper-evident audit chain.
+"""The tamper-evident audit chains.
 
-Every ``LookupEvent`` carries a gapless ``sequence``, the previous event's hash and its
-own: SHA-256 over a canonical serialisation of exactly the values stored. Appends are
-serialised (a transaction-scoped advisory lock on PostgreSQL; SQLite's write lock,
-taken at BEGIN IMMEDIATE), so concurrent writers on any number of app servers never
-fork the chain. Editing, deleting, inserting or reordering a row breaks the chain at
-that row; rewriting the whole table is caught against a signed checkpoint kept
-outside the database.
+Two chains: every ``LookupEvent``, and every ``HistoryReview`` (somebody read the log).
+Each row carries a gapless ``sequence``, the previous row's hash and its own: SHA-256
+over a canonical serialisation of exactly the values stored (``customers.chain``).
+Appends are serialised (a transaction-scoped advisory lock per chain on PostgreSQL;
+SQLite's write lock, taken at BEGIN IMMEDIATE), so concurrent writers on any number of
+app servers never fork a chain. Editing, deleting, inserting or reordering a row breaks
+the chain at that row; rewriting or cutting the end off a whole table is caught against
+the signed checkpoints kept outside the database.
 """
 
 from __future__ import annotations
@@ -17,64 +18,42 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from customers.models import AuditAnchor, AuditGate, LookupEvent
+from customers import chain
+from customers.models import AuditAnchor, AuditGate, HistoryReview, LookupEvent
 
-GENESIS = "0" * 64
-# Any constant works; it names the chain's lock among the database's advisory locks.
+GENESIS = chain.GENESIS
+CHAIN_FIELDS = chain.LOOKUP_FIELDS
+LATER_CHAIN_FIELDS = chain.LOOKUP_LATER_FIELDS
+event_hash = chain.lookup_hash
+# Any constants work; they name each chain's lock among the database's advisory locks.
 _ADVISORY_LOCK_KEY = 0x50_0F_A0_D1
-CHAIN_FIELDS = (
-    "sequence",
-    "created_at",
-    "user_id",
-    "username",
-    "project_id",
-    "outcome",
-    "customer_id",
-    "channel",
-    "ip",
-    "user_agent",
-    "request_id",
-    "duration_ms",
-    "cache_hit",
-    "prev_hash",
-)
-# Fields added after the first events were written: hashed only where set, so every
-# event written before them still verifies as it was.
-LATER_CHAIN_FIELDS = ("auth_method",)
+_REVIEW_LOCK_KEY = 0x50_0F_A0_D2
 _IP_FIELD = models.GenericIPAddressField()
 
 
-def _canonical_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        # Microseconds are what both databases store: hash exactly that.
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
-    return value
-
-
-def event_hash(values: dict[str, Any]) -> str:
-    hashed = [*CHAIN_FIELDS, *(name for name in LATER_CHAIN_FIELDS if values.get(name) is not None)]
-    canonical = json.dumps(
-        [_canonical_value(values[name]) for name in hashed], separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def hash_of(event: LookupEvent) -> str:
-    return event_hash({name: getattr(event, name) for name in (*CHAIN_FIELDS, *LATER_CHAIN_FIELDS)})
+    return chain.lookup_hash({name: getattr(event, name) for name in (*CHAIN_FIELDS, *LATER_CHAIN_FIELDS)})
+
+
+def review_hash_of(review: HistoryReview) -> str:
+    return chain.review_hash({name: getattr(review, name) for name in chain.REVIEW_FIELDS})
+
+
+def _lock(key: int) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+    # SQLite: the transaction began with BEGIN IMMEDIATE (settings), so it holds the lock.
 
 
 def _lock_chain() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
-    # SQLite: the transaction began with BEGIN IMMEDIATE (settings), so it holds the lock.
+    _lock(_ADVISORY_LOCK_KEY)
 
 
 def _head() -> tuple[int, str]:
@@ -84,6 +63,11 @@ def _head() -> tuple[int, str]:
         return last
     anchor = AuditAnchor.objects.order_by("-through_sequence").values_list("through_sequence", "through_hash").first()
     return anchor or (0, GENESIS)
+
+
+def _review_head() -> tuple[int, str]:
+    last = HistoryReview.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    return last or (0, GENESIS)
 
 
 def append(**fields: Any) -> LookupEvent:
@@ -101,6 +85,24 @@ def append(**fields: Any) -> LookupEvent:
         event.hash = hash_of(event)
         event.save(force_insert=True)
     return event
+
+
+def append_review(**fields: Any) -> HistoryReview:
+    """Append one review record to its chain. Only ``HistoryReview.objects.record`` calls this."""
+    # Stored as JSON and read back as JSON: hash what a reader will see.
+    fields["detail"] = json.loads(json.dumps(fields.get("detail") or {}))
+    with transaction.atomic():
+        _lock(_REVIEW_LOCK_KEY)
+        sequence, prev_hash = _review_head()
+        review = HistoryReview(
+            sequence=sequence + 1,
+            prev_hash=prev_hash,
+            created_at=timezone.now(),
+            **{**fields, "ip": _IP_FIELD.get_prep_value(fields.get("ip"))},
+        )
+        review.hash = review_hash_of(review)
+        review.save(force_insert=True)
+    return review
 
 
 # --- signing -----------------------------------------------------------------------
@@ -136,11 +138,34 @@ class Verification:
     events: int
     bad_sequence: int | None = None
     reason: str = ""
+    reviews: int = 0
+    # Which chain failed: "events" (lookup events) or "reviews" (review records).
+    failed_chain: str = "events"
 
     def __str__(self) -> str:
         if self.ok:
-            return f"OK: {self.events} events verified"
-        return f"FAILED at sequence {self.bad_sequence}: {self.reason}"
+            reviews = f" and {self.reviews} review record{'s' if self.reviews != 1 else ''}" if self.reviews else ""
+            return f"OK: {self.events} events{reviews} verified"
+        where = "review record" if self.failed_chain == "reviews" else "sequence"
+        return f"FAILED at {where} {self.bad_sequence}: {self.reason}"
+
+
+def verify_reviews() -> tuple[int, int | None, str]:
+    """Walk the review chain: (records checked, first bad sequence, why)."""
+    checked, previous_hash, expected = 0, GENESIS, 1
+    fields = (*chain.REVIEW_FIELDS, "hash")
+    for row in HistoryReview.objects.order_by("sequence").values_list(*fields).iterator(chunk_size=5000):
+        values = dict(zip(fields, row, strict=True))
+        sequence = values["sequence"]
+        if sequence != expected:
+            return checked, expected, "this review record is missing (a row was deleted)"
+        if values["prev_hash"] != previous_hash:
+            return checked, sequence, "it does not link to the record before it (a row was inserted or reordered)"
+        if chain.review_hash(values) != values["hash"]:
+            return checked, sequence, "its stored values do not match its hash (a row was edited)"
+        previous_hash, expected = values["hash"], sequence + 1
+        checked += 1
+    return checked, None, ""
 
 
 def verify_chain(*, checkpoint: dict[str, Any] | None = None) -> Verification:
@@ -186,7 +211,10 @@ def verify_chain(*, checkpoint: dict[str, Any] | None = None) -> Verification:
         )
         if problem:
             return Verification(False, checked, checkpoint.get("sequence"), problem)
-    return Verification(True, checked)
+    reviews, bad_review, why = verify_reviews()
+    if bad_review is not None:
+        return Verification(False, checked, bad_review, why, reviews=reviews, failed_chain="reviews")
+    return Verification(True, checked, reviews=reviews)
 
 
 def _missing_start(first_sequence: int) -> str:

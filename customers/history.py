@@ -104,17 +104,18 @@ def page_of(events: QuerySet[LookupEvent], *, before: int | None = None, after: 
 
 
 def record_review(
-    *, user: Any, kind: HistoryReview.Kind, filters: Filters, rows: int | None, ip: str | None, request_id: str
+    *,
+    user: Any,
+    kind: HistoryReview.Kind,
+    detail: dict[str, Any],
+    rows: int | None = None,
+    ip: str | None = None,
+    request_id: str = "",
 ) -> HistoryReview:
-    return HistoryReview.objects.create(
-        user=user,
-        username=user.get_username(),
-        kind=kind,
-        filters=filters.as_record(),
-        rows=rows,
-        ip=ip,
-        request_id=request_id[:64],
-    )
+    """Put a read of the log (or customers' details kept on a device) on the record:
+    appended to the review chain. ``detail`` says what was read, in JSON-able values,
+    and never holds customers' personal details (project IDs, filters, sequences)."""
+    return HistoryReview.objects.record(user=user, kind=kind, detail=detail, rows=rows, ip=ip, request_id=request_id)
 
 
 # --- export ------------------------------------------------------------------------

@@ -36,7 +36,7 @@ _OUTCOMES: dict[type[solarproof.SolarProofError], Outcome] = {
     solarproof.InvalidParameters: Outcome.INVALID_PARAMETERS,
     solarproof.ProjectNotFound: Outcome.PROJECT_NOT_FOUND,
     solarproof.NoCustomerAssigned: Outcome.NO_CUSTOMER,
-    solarproof.NotAuthorised: Outcome.NOT_AUTHORISED,
+    solarproof.NotAuthorised: Outcome.UPSTREAM_NOT_AUTHORISED,
     solarproof.UpstreamUnavailable: Outcome.UPSTREAM_UNAVAILABLE,
 }
 

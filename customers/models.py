@@ -23,7 +23,10 @@ class Outcome(models.TextChoices):
     FOUND = "found", "Found"
     PROJECT_NOT_FOUND = "project_not_found", "Project not found"
     NO_CUSTOMER = "no_customer", "No customer assigned"
+    # The portal refused the staff member (no role). Rows written before the next
+    # outcome existed hold this for Solar Proof's refusals too.
     NOT_AUTHORISED = "not_authorised", "Not authorised"
+    UPSTREAM_NOT_AUTHORISED = "upstream_not_authorised", "Solar Proof refused (unauthorised)"
     API_KEY_INVALID = "api_key_invalid", "API key invalid"
     INVALID_PARAMETERS = "invalid_parameters", "Invalid parameters"
     UPSTREAM_ERROR = "upstream_error", "Upstream error"
@@ -36,15 +39,18 @@ class Channel(models.TextChoices):
     CLI = "cli", "Command line"
 
 
-class LookupEventQuerySet(models.QuerySet["LookupEvent"]):
+class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs: Any) -> NoReturn:
-        raise AuditLogIsAppendOnly("Lookup events cannot be updated.")
+        raise AuditLogIsAppendOnly(f"{self.model._meta.verbose_name_plural} cannot be updated.".capitalize())
 
     def delete(self) -> NoReturn:
-        raise AuditLogIsAppendOnly("Lookup events cannot be deleted.")
+        raise AuditLogIsAppendOnly(f"{self.model._meta.verbose_name_plural} cannot be deleted.".capitalize())
 
 
-class LookupEventManager(models.Manager.from_queryset(LookupEventQuerySet)):  # type: ignore[misc]
+AppendOnlyManager = models.Manager.from_queryset(AppendOnlyQuerySet)
+
+
+class LookupEventManager(models.Manager.from_queryset(AppendOnlyQuerySet)):  # type: ignore[misc]
     def record(
         self,
         *,
@@ -59,6 +65,7 @@ class LookupEventManager(models.Manager.from_queryset(LookupEventQuerySet)):  # 
         duration_ms: int = 0,
         cache_hit: bool = False,
         auth_method: AuthMethod | None = None,
+        reason: str | None = None,
     ) -> LookupEvent:
         """The one way to write an audit row: appended to the hash chain under its lock."""
         from customers import audit
@@ -76,6 +83,7 @@ class LookupEventManager(models.Manager.from_queryset(LookupEventQuerySet)):  # 
             duration_ms=max(duration_ms, 0),
             cache_hit=cache_hit,
             auth_method=auth_method,
+            reason=reason[: LookupEvent._meta.get_field("reason").max_length] if reason else None,
         )
 
 
@@ -109,6 +117,15 @@ class LookupEvent(models.Model):
         blank=True,
         editable=False,
         help_text="How the user had signed in. Empty for the command line and for lookups made before it was recorded.",
+    )
+    # NULL when the reason was not asked for (LOOKUP_REASON off), as for auth_method.
+    reason = models.CharField(  # noqa: DJ001
+        "reason",
+        max_length=200,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Why the staff member looked the customer up, in their words or a picked reason.",
     )
     prev_hash = models.CharField(
         "previous hash", max_length=64, editable=False, help_text="The hash of the event before this one."
@@ -158,9 +175,21 @@ class AuditAnchor(models.Model):
     through_hash = models.CharField(max_length=64, editable=False, help_text="The hash of the last event removed.")
     events_pruned = models.PositiveBigIntegerField(editable=False)
     older_than_days = models.PositiveIntegerField(editable=False)
-    signature = models.CharField(
-        max_length=64, blank=True, editable=False, help_text="HMAC-SHA256 with AUDIT_SIGNING_KEY, when set."
+    key_id = models.CharField(
+        "key ID",
+        max_length=32,
+        blank=True,
+        editable=False,
+        help_text="The Ed25519 key that signed this prune; empty for the legacy HMAC scheme.",
     )
+    signature = models.CharField(
+        max_length=128,
+        blank=True,
+        editable=False,
+        help_text="Ed25519 signature (base64) of the prune statement; legacy rows hold an HMAC-SHA256 in hex.",
+    )
+
+    objects = AppendOnlyManager()
 
     class Meta:
         verbose_name = "audit log prune"
@@ -168,6 +197,14 @@ class AuditAnchor(models.Model):
 
     def __str__(self) -> str:
         return f"Pruned {self.events_pruned} events through sequence {self.through_sequence}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("Prune records cannot be changed once written.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AuditLogIsAppendOnly("Prune records cannot be deleted.")
 
 
 class AuditGate(models.Model):
@@ -181,30 +218,78 @@ class AuditGate(models.Model):
         return "open prune gate"
 
 
+class HistoryReviewManager(models.Manager.from_queryset(AppendOnlyQuerySet)):  # type: ignore[misc]
+    def record(
+        self,
+        *,
+        user: Any,
+        kind: HistoryReview.Kind,
+        detail: dict[str, Any],
+        rows: int | None = None,
+        ip: str | None = None,
+        request_id: str = "",
+    ) -> HistoryReview:
+        """The one way to write a review record: appended to the review chain under its lock."""
+        from customers import audit
+
+        return audit.append_review(
+            user=user,
+            username=user.get_username(),
+            kind=kind,
+            detail=detail,
+            rows=rows,
+            ip=ip,
+            request_id=request_id[:64],
+        )
+
+
 class HistoryReview(models.Model):
-    """Somebody reviewed the lookup history: reading the log is itself on the record."""
+    """Somebody read the lookup log (or took customers' details away on a device):
+    reading the log is itself on the record. Append-only and hash-chained like the
+    lookup events, so a deleted review is detected."""
 
     class Kind(models.TextChoices):
         VIEW = "view", "Viewed history"
         EXPORT = "export", "Exported CSV"
+        ADMIN_LIST = "admin_list", "Listed lookups in the admin"
+        ADMIN_VIEW = "admin_view", "Opened a lookup in the admin"
+        KEPT_ON_DEVICE = "kept_on_device", "Kept customers' details on a device"
 
+    # Gapless, assigned under the review chain's lock.
+    sequence = models.PositiveBigIntegerField(unique=True, editable=False)
     created_at = models.DateTimeField("time", default=timezone.now, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="history_reviews", editable=False
     )
     username = models.CharField(max_length=150, editable=False)
-    kind = models.CharField(max_length=8, choices=Kind.choices, editable=False)
-    filters = models.JSONField(default=dict, editable=False, help_text="The filters in force.")
+    kind = models.CharField(max_length=16, choices=Kind.choices, editable=False)
+    detail = models.JSONField(
+        default=dict,
+        editable=False,
+        help_text="What was read: the history filters, the admin's query, an event's sequence, or the projects.",
+    )
     rows = models.PositiveBigIntegerField(
         null=True, editable=False, help_text="Rows exported; for a page view, rows shown."
     )
     ip = models.GenericIPAddressField("IP address", null=True, blank=True, editable=False)
     request_id = models.CharField("request ID", max_length=64, blank=True, editable=False)
+    prev_hash = models.CharField("previous hash", max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+
+    objects = HistoryReviewManager()
 
     class Meta:
         verbose_name = "history review"
-        ordering = ["-created_at", "-id"]
+        ordering = ["-sequence"]
         indexes = [models.Index(fields=["-created_at"], name="review_time_idx")]
 
     def __str__(self) -> str:
         return f"{self.username}: {self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("Review records cannot be changed once written.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AuditLogIsAppendOnly("Review records cannot be deleted.")

@@ -38,6 +38,8 @@ _STATUS = {
     Outcome.PROJECT_NOT_FOUND: 404,
     Outcome.NO_CUSTOMER: 404,
     Outcome.NOT_AUTHORISED: 403,
+    # Solar Proof refused this project to the portal: nobody may see it here either.
+    Outcome.UPSTREAM_NOT_AUTHORISED: 403,
     Outcome.API_KEY_INVALID: 502,
     Outcome.INVALID_PARAMETERS: 502,
     Outcome.UPSTREAM_ERROR: 502,
@@ -230,7 +232,12 @@ def _sequence_param(request: HttpRequest, name: str) -> int | None:
 
 def _record_review(request: HttpRequest, kind: HistoryReview.Kind, filters: history.Filters, *, rows: int) -> None:
     history.record_review(
-        user=request.user, kind=kind, filters=filters, rows=rows, ip=client_ip(request), request_id=request.request_id
+        user=request.user,
+        kind=kind,
+        detail=filters.as_record(),
+        rows=rows,
+        ip=client_ip(request),
+        request_id=request.request_id,
     )
 
 
@@ -295,11 +302,11 @@ def history_export(request: HttpRequest) -> HttpResponse:
 @never_cache
 def history_reviews(request: HttpRequest) -> HttpResponse:
     before = _sequence_param(request, "before")
-    reviews = HistoryReview.objects.order_by("-id")
+    reviews = HistoryReview.objects.order_by("-sequence")
     if before is not None:
-        reviews = reviews.filter(id__lt=before)
+        reviews = reviews.filter(sequence__lt=before)
     rows = list(reviews[: history.PAGE_SIZE + 1])
-    older = rows[history.PAGE_SIZE - 1].id if len(rows) > history.PAGE_SIZE else None
+    older = rows[history.PAGE_SIZE - 1].sequence if len(rows) > history.PAGE_SIZE else None
     context = {"reviews": rows[: history.PAGE_SIZE], "older": older, "tab": "reviews"}
     return render(request, "customers/history_reviews.html", context)
 

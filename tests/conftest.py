@@ -84,14 +84,15 @@ def committed_db(transactional_db) -> Iterator[None]:
     """For tests whose writes must really commit (threads, processes, a live server).
     An earlier such test's flush removed the roles the data migration made, so they are
     made again, by the migration's own code. Afterwards the audit log is emptied
-    through the prune's gate: the triggers refuse the usual flush of a non-empty log."""
+    through the prune's gate: the triggers refuse the usual flush of a non-empty log
+    (lookup events, review records, prune records)."""
     importlib.import_module("customers.migrations.0002_roles").create_roles(django_apps, None)
     yield
     from customers.audit import open_gate
 
-    table = connection.ops.quote_name("customers_lookupevent")
     with open_gate(), connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table}")
+        for table in ("customers_lookupevent", "customers_historyreview", "customers_auditanchor"):
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")
 
 
 @pytest.fixture

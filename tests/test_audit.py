@@ -4,8 +4,9 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db.models.deletion import ProtectedError
 
+from customers.history import record_review
 from customers.lookups import look_up_customer
-from customers.models import AuditLogIsAppendOnly, LookupEvent
+from customers.models import AuditAnchor, AuditLogIsAppendOnly, HistoryReview, LookupEvent, Outcome
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +31,44 @@ def test_events_cannot_be_updated_or_deleted_in_bulk(event):
     with pytest.raises(AuditLogIsAppendOnly):
         event.delete()
     assert LookupEvent.objects.count() == 1
+
+
+def test_review_records_cannot_be_changed_or_deleted_through_the_orm(admin_user_role):
+    review = record_review(user=admin_user_role, kind=HistoryReview.Kind.EXPORT, detail={"user": "sam"}, rows=3)
+    review.rows = 0
+    with pytest.raises(AuditLogIsAppendOnly):
+        review.save()
+    with pytest.raises(AuditLogIsAppendOnly):
+        review.delete()
+    with pytest.raises(AuditLogIsAppendOnly):
+        HistoryReview.objects.filter(pk=review.pk).update(rows=0)
+    with pytest.raises(AuditLogIsAppendOnly):
+        HistoryReview.objects.all().delete()
+    stored = HistoryReview.objects.get()
+    assert (stored.sequence, stored.rows, stored.detail) == (1, 3, {"user": "sam"})
+
+
+def test_prune_records_cannot_be_changed_or_deleted_through_the_orm():
+    anchor = AuditAnchor.objects.create(
+        username="ada", through_sequence=5, through_hash="a" * 64, events_pruned=5, older_than_days=30
+    )
+    anchor.events_pruned = 0
+    with pytest.raises(AuditLogIsAppendOnly):
+        anchor.save()
+    with pytest.raises(AuditLogIsAppendOnly):
+        anchor.delete()
+    with pytest.raises(AuditLogIsAppendOnly):
+        AuditAnchor.objects.all().delete()
+    assert AuditAnchor.objects.get().events_pruned == 5
+
+
+def test_it_tells_the_portal_refusal_from_solar_proofs(sales_user, no_role_user):
+    """The portal refusing a staff member is a different fact from Solar Proof refusing the portal."""
+    with pytest.raises(Exception, match="no role"):
+        look_up_customer(user=no_role_user, project_id=2143)
+    look_up_customer(user=sales_user, project_id=9403)  # the sandbox answers UNAUTHORISED for 9403
+    outcomes = dict(LookupEvent.objects.values_list("username", "outcome"))
+    assert outcomes == {"nora.norole": Outcome.NOT_AUTHORISED, "sam.sales": Outcome.UPSTREAM_NOT_AUTHORISED}
 
 
 def test_a_user_with_history_cannot_be_deleted(event, sales_user):

@@ -14,30 +14,35 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from customers import audit
+from customers.history import record_review
 from customers.lookups import _client, look_up_customer
-from customers.models import AuditAnchor, LookupEvent
+from customers.models import AuditAnchor, HistoryReview, LookupEvent
 
 TABLE = "customers_lookupevent"
+REVIEWS = "customers_historyreview"
+ANCHORS = "customers_auditanchor"
 TRIGGERS = importlib.import_module("customers.migrations.0003_append_only_triggers")
+REVIEW_TRIGGERS = importlib.import_module("customers.migrations.0007_append_only_reviews")
 
 
 def record(user, project_id: int = 2143, **fields) -> LookupEvent:
     return LookupEvent.objects.record(user=user, project_id=project_id, outcome="found", channel="web", **fields)
 
 
-def tamper(sql: str, params: list | None = None) -> None:
-    """Change the table behind the application's back, as someone with database access could."""
+def tamper(sql: str, params: list | None = None, *, table: str = TABLE) -> None:
+    """Change a table behind the application's back, as someone with database access could."""
+    triggers = TRIGGERS if table == TABLE else REVIEW_TRIGGERS
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks block ALTER
-            cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER USER")
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             cursor.execute(sql, params)
-            cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER USER")
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         else:
-            for drop in TRIGGERS.SQLITE_REVERSE:
+            for drop in triggers.SQLITE_REVERSE:
                 cursor.execute(drop)
             cursor.execute(sql, params)
-            for create in TRIGGERS.SQLITE:
+            for create in triggers.SQLITE:
                 cursor.execute(create)
 
 
@@ -196,6 +201,61 @@ def test_postgresql_refuses_truncate(chain):
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"TRUNCATE {TABLE} CASCADE")
     assert LookupEvent.objects.count() == 5
+
+
+@pytest.fixture
+def reviews(db, admin_user_role):
+    return [
+        record_review(user=admin_user_role, kind=HistoryReview.Kind.VIEW, detail={"project": project_id}, rows=1)
+        for project_id in (2143, 2144, 2145)
+    ]
+
+
+def test_review_records_link_in_their_own_gapless_chain(reviews, chain):
+    assert [review.sequence for review in reviews] == [1, 2, 3]
+    assert reviews[0].prev_hash == audit.GENESIS
+    assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(reviews))
+    assert verify() == "OK: 5 events and 3 review records verified"
+
+
+def test_a_deleted_review_record_is_caught(reviews):
+    tamper(f"DELETE FROM {REVIEWS} WHERE sequence = 2", table=REVIEWS)
+    assert verify() == "ERROR FAILED at review record 2: this review record is missing (a row was deleted)"
+
+
+def test_an_edited_review_record_is_caught(reviews):
+    tamper(f"UPDATE {REVIEWS} SET detail = %s WHERE sequence = 1", ['{"project": 1}'], table=REVIEWS)
+    assert verify() == "ERROR FAILED at review record 1: its stored values do not match its hash (a row was edited)"
+
+
+@pytest.mark.parametrize("table", [REVIEWS, ANCHORS])
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET username = 'mallory'", "DELETE FROM {t}"])
+def test_the_database_refuses_to_change_review_and_prune_records(reviews, chain, sales_user, table, statement):
+    tamper(
+        f"INSERT INTO {ANCHORS} (created_at, username, through_sequence, through_hash, events_pruned,"
+        " older_than_days, key_id, signature) VALUES (%s, 'x', 999, 'h', 0, 1, '', '')",
+        [timezone.now()],
+        table=ANCHORS,
+    )
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement.format(t=table))
+    assert HistoryReview.objects.count() == 3 and AuditAnchor.objects.filter(username="x").exists()
+
+
+@pytest.mark.parametrize("table", [REVIEWS, ANCHORS])
+def test_postgresql_refuses_to_truncate_review_and_prune_records(reviews, table):
+    if connection.vendor != "postgresql":
+        pytest.skip("TRUNCATE is PostgreSQL's; SQLite has none")
+    tamper(
+        f"INSERT INTO {ANCHORS} (created_at, username, through_sequence, through_hash, events_pruned,"
+        " older_than_days, key_id, signature) VALUES (%s, 'x', 999, 'h', 0, 1, '', '')",
+        [timezone.now()],
+        table=ANCHORS,
+    )
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"TRUNCATE {table} CASCADE")
+    assert HistoryReview.objects.count() == 3
 
 
 def test_prune_removes_old_events_and_keeps_the_chain_verifiable(settings, sales_user, db):

@@ -186,10 +186,10 @@ def test_every_view_and_export_is_recorded_as_a_review(admin_client, people):
     add_event(people["sam"], 2143)
     admin_client.get("/history/", {"project": "2143"})
     b"".join(admin_client.get("/history/export.csv", {"user": "sam"}).streaming_content)
-    reviews = list(HistoryReview.objects.order_by("id").values("username", "kind", "filters", "rows"))
+    reviews = list(HistoryReview.objects.order_by("sequence").values("username", "kind", "detail", "rows"))
     assert reviews == [
-        {"username": "ada.admin", "kind": "view", "filters": {"project": 2143}, "rows": 1},
-        {"username": "ada.admin", "kind": "export", "filters": {"user": "sam"}, "rows": 1},
+        {"username": "ada.admin", "kind": "view", "detail": {"project": 2143}, "rows": 1},
+        {"username": "ada.admin", "kind": "export", "detail": {"user": "sam"}, "rows": 1},
     ]
     page = text(admin_client.get("/history/reviews/"))
     assert "Exported CSV" in page and "user=sam" in page and "project=2143" in page

@@ -26,7 +26,7 @@ def test_it_returns_the_customer_and_writes_one_audit_row(sales_user, portal_ups
     [
         (9404, Outcome.PROJECT_NOT_FOUND),
         (9405, Outcome.NO_CUSTOMER),
-        (9403, Outcome.NOT_AUTHORISED),
+        (9403, Outcome.UPSTREAM_NOT_AUTHORISED),
         (9401, Outcome.API_KEY_INVALID),
         (9400, Outcome.INVALID_PARAMETERS),
         (9500, Outcome.UPSTREAM_ERROR),

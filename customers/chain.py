@@ -1,0 +1,77 @@
+"""How a row of an audit chain is hashed. Needs no model, so migrations, the writer and
+the verifier share it; a change here would break every stored hash, so nothing changes.
+
+Two chains exist: lookup events, and review records (somebody read the log). Each row
+hashes exactly the values stored plus the previous row's hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS = "0" * 64
+
+LOOKUP_FIELDS = (
+    "sequence",
+    "created_at",
+    "user_id",
+    "username",
+    "project_id",
+    "outcome",
+    "customer_id",
+    "channel",
+    "ip",
+    "user_agent",
+    "request_id",
+    "duration_ms",
+    "cache_hit",
+    "prev_hash",
+)
+# Added after the first events were written: hashed only where set, so every event
+# written before them still verifies as it was. auth_method came first and is hashed as
+# a bare value (as it always was); later ones as [name, value], so no value can be
+# moved from one column to another without changing the hash.
+LOOKUP_LATER_FIELDS = ("auth_method", "reason")
+
+REVIEW_FIELDS = (
+    "sequence",
+    "created_at",
+    "user_id",
+    "username",
+    "kind",
+    "detail",
+    "rows",
+    "ip",
+    "request_id",
+    "prev_hash",
+)
+
+
+def _canonical_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        # Microseconds are what both databases store: hash exactly that.
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    return value
+
+
+def _digest(values: list[Any]) -> str:
+    canonical = json.dumps(
+        [_canonical_value(value) for value in values], separators=(",", ":"), ensure_ascii=False, sort_keys=True
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def lookup_hash(values: dict[str, Any]) -> str:
+    hashed = [values[name] for name in LOOKUP_FIELDS]
+    if values.get("auth_method") is not None:
+        hashed.append(values["auth_method"])
+    if values.get("reason") is not None:
+        hashed.append(["reason", values["reason"]])
+    return _digest(hashed)
+
+
+def review_hash(values: dict[str, Any]) -> str:
+    return _digest([values[name] for name in REVIEW_FIELDS])
