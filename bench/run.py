@@ -65,6 +65,7 @@ def env_base(**extra: str) -> dict[str, str]:
         "HOME": os.environ.get("HOME", "/tmp"),
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 30,
+        "AUDIT_SIGNING_KEY": "rVFAa1zecVumbHCwVNJaiUm5XBDwhkWnrL3ZV5kUZW8=",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_LOG_LEVEL": "WARNING",

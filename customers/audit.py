@@ -12,20 +12,26 @@ the signed checkpoints kept outside the database.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import functools
 import json
+import logging
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from customers import chain
+from customers import audit_stream, chain, signing
 from customers.models import AuditAnchor, AuditGate, HistoryReview, LookupEvent
+
+logger = logging.getLogger(__name__)
 
 GENESIS = chain.GENESIS
 CHAIN_FIELDS = chain.LOOKUP_FIELDS
@@ -84,6 +90,7 @@ def append(**fields: Any) -> LookupEvent:
         )
         event.hash = hash_of(event)
         event.save(force_insert=True)
+        transaction.on_commit(functools.partial(_published, "lookup", event.sequence, event), robust=True)
     return event
 
 
@@ -102,31 +109,118 @@ def append_review(**fields: Any) -> HistoryReview:
         )
         review.hash = review_hash_of(review)
         review.save(force_insert=True)
+        transaction.on_commit(functools.partial(_published, "review", review.sequence, review), robust=True)
     return review
 
 
-# --- signing -----------------------------------------------------------------------
+def _published(record: str, sequence: int, row: LookupEvent | HistoryReview) -> None:
+    """After the row commits: its line on the audit stream, then a checkpoint if one is due."""
+    fields = audit_stream.lookup_fields(row) if record == "lookup" else audit_stream.review_fields(row)
+    audit_stream.emit(record, fields)
+    if _checkpoint_due(sequence):
+        try:
+            take_checkpoint()
+        except Exception:
+            # The lookup stands (its row is written); a missing checkpoint must be seen.
+            logger.exception("Automatic audit checkpoint failed; check AUDIT_CHECKPOINT_FILE")
 
 
-def sign(payload: dict[str, Any]) -> str:
-    key = settings.AUDIT_SIGNING_KEY
-    if not key:
-        return ""
-    message = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+# --- signed statements: checkpoints and prune records ----------------------------------
+
+# No scheduler runs inside the portal: "every M minutes" is checked on each write, per
+# process, against the last checkpoint this process took. An idle portal takes none,
+# and loses nothing by it: its log has not moved.
+_last_checkpoint = time.monotonic()
 
 
-def _anchor_payload(anchor: AuditAnchor) -> dict[str, Any]:
-    return {"through_sequence": anchor.through_sequence, "through_hash": anchor.through_hash}
+def _checkpoint_due(sequence: int) -> bool:
+    every, minutes = settings.AUDIT_CHECKPOINT_EVERY, settings.AUDIT_CHECKPOINT_MINUTES
+    if every and sequence % every == 0:
+        return True
+    return bool(minutes) and time.monotonic() - _last_checkpoint >= minutes * 60
+
+
+def _statement_time(value: Any = None) -> str:
+    return (value or timezone.now()).astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def checkpoint() -> dict[str, Any]:
-    """A signed statement of the chain's head, to be kept outside the database."""
-    if not settings.AUDIT_SIGNING_KEY:
-        raise ValueError("AUDIT_SIGNING_KEY must be set to sign checkpoints.")
+    """A signed statement of both chains' heads, to be kept outside the database."""
     sequence, head_hash = _head()
-    statement = {"sequence": sequence, "hash": head_hash, "time": timezone.now().isoformat()}
-    return {**statement, "signature": sign(statement)}
+    review_sequence, review_hash = _review_head()
+    return signing.sign(
+        {
+            "type": "checkpoint",
+            "sequence": sequence,
+            "hash": head_hash,
+            "review_sequence": review_sequence,
+            "review_hash": review_hash,
+            "time": _statement_time(),
+        }
+    )
+
+
+def publish(statement: dict[str, Any]) -> None:
+    """Append a statement to AUDIT_CHECKPOINT_FILE (when set) and the audit stream."""
+    if settings.AUDIT_CHECKPOINT_FILE:
+        line = json.dumps(statement, sort_keys=True, ensure_ascii=False) + "\n"
+        # O_APPEND: each line lands whole at the end, whichever process writes it.
+        fd = os.open(settings.AUDIT_CHECKPOINT_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+    audit_stream.emit(statement["type"], {name: value for name, value in statement.items() if name != "type"})
+
+
+def take_checkpoint() -> dict[str, Any]:
+    global _last_checkpoint
+    statement = checkpoint()
+    publish(statement)
+    _last_checkpoint = time.monotonic()
+    return statement
+
+
+def prune_statement(anchor: AuditAnchor) -> dict[str, Any]:
+    """What a prune record's signature covers (and what the checkpoint file keeps of it)."""
+    statement = {
+        "type": "prune",
+        "through_sequence": anchor.through_sequence,
+        "through_hash": anchor.through_hash,
+        "events_pruned": anchor.events_pruned,
+        "older_than_days": anchor.older_than_days,
+        "username": anchor.username,
+        "time": _statement_time(anchor.created_at),
+    }
+    if anchor.key_id:
+        statement.update(key_id=anchor.key_id, signature=anchor.signature)
+    else:
+        statement["signature"] = anchor.signature
+    return statement
+
+
+def read_statements(path: Path | str) -> list[dict[str, Any]]:
+    """The statements in a checkpoint file: JSON lines, or one JSON object (the format
+    audit_checkpoint printed before checkpoints were kept as lines)."""
+    text = Path(path).read_text()
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        whole = None
+    if isinstance(whole, dict):
+        return [whole]
+    statements = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            statement = json.loads(line)
+        except ValueError:
+            raise ValueError(f"line {number} is not JSON") from None
+        if not isinstance(statement, dict):
+            raise ValueError(f"line {number} is not a statement")
+        statements.append(statement)
+    return statements
 
 
 # --- verification ------------------------------------------------------------------
@@ -141,6 +235,8 @@ class Verification:
     reviews: int = 0
     # Which chain failed: "events" (lookup events) or "reviews" (review records).
     failed_chain: str = "events"
+    checkpoints: int = 0
+    notes: tuple[str, ...] = field(default=())
 
     def __str__(self) -> str:
         if self.ok:
@@ -150,40 +246,137 @@ class Verification:
         return f"FAILED at {where} {self.bad_sequence}: {self.reason}"
 
 
-def verify_reviews() -> tuple[int, int | None, str]:
-    """Walk the review chain: (records checked, first bad sequence, why)."""
-    checked, previous_hash, expected = 0, GENESIS, 1
-    fields = (*chain.REVIEW_FIELDS, "hash")
-    for row in HistoryReview.objects.order_by("sequence").values_list(*fields).iterator(chunk_size=5000):
-        values = dict(zip(fields, row, strict=True))
-        sequence = values["sequence"]
-        if sequence != expected:
-            return checked, expected, "this review record is missing (a row was deleted)"
-        if values["prev_hash"] != previous_hash:
-            return checked, sequence, "it does not link to the record before it (a row was inserted or reordered)"
-        if chain.review_hash(values) != values["hash"]:
-            return checked, sequence, "its stored values do not match its hash (a row was edited)"
-        previous_hash, expected = values["hash"], sequence + 1
-        checked += 1
-    return checked, None, ""
+class _Failed(Exception):
+    def __init__(self, sequence: int | None, reason: str, chain_name: str = "events") -> None:
+        super().__init__(reason)
+        self.sequence, self.reason, self.chain_name = sequence, reason, chain_name
 
 
-def verify_chain(*, checkpoint: dict[str, Any] | None = None) -> Verification:
-    """Walk the chain in sequence order; report the first event that does not hold."""
+_LEGACY_CHECKPOINT_FIELDS = ("sequence", "hash", "time")
+_LEGACY_PRUNE_FIELDS = ("through_sequence", "through_hash")
+
+
+def _checked_statements(statements: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
+    """The statements whose signatures hold; a forged or altered one fails verification,
+    a legacy one without the legacy secret is named and set aside."""
+    usable = []
+    legacy_unchecked = 0
+    for statement in statements:
+        kind = statement.get("type", "checkpoint")
+        fields = _LEGACY_PRUNE_FIELDS if kind == "prune" else _LEGACY_CHECKPOINT_FIELDS
+        result = signing.check(statement, legacy_fields=fields)
+        sequence = statement.get("through_sequence" if kind == "prune" else "sequence")
+        if result is signing.Check.INVALID:
+            raise _Failed(
+                sequence,
+                f"the {kind} statement's signature is not valid (forged or altered, or signed by a key "
+                "not in AUDIT_VERIFY_KEYS)",
+            )
+        if result is signing.Check.LEGACY_UNCHECKED:
+            legacy_unchecked += 1
+            continue
+        usable.append(statement)
+    if legacy_unchecked:
+        notes.append(
+            f"{legacy_unchecked} legacy HMAC statement{'s' if legacy_unchecked != 1 else ''} in the checkpoint "
+            "file not checked and not used (set AUDIT_LEGACY_HMAC_KEY to check them)"
+        )
+    return usable
+
+
+def _checked_anchors(notes: list[str]) -> dict[int, AuditAnchor]:
     anchors = {anchor.through_sequence: anchor for anchor in AuditAnchor.objects.all()}
+    legacy = []
     for anchor in anchors.values():
-        if settings.AUDIT_SIGNING_KEY and anchor.signature != sign(_anchor_payload(anchor)):
-            return Verification(False, 0, anchor.through_sequence + 1, "the prune anchor's signature does not match")
+        result = signing.check(prune_statement(anchor), legacy_fields=_LEGACY_PRUNE_FIELDS)
+        if result is signing.Check.INVALID:
+            raise _Failed(
+                anchor.through_sequence + 1,
+                "the prune record's signature is not valid (forged or altered, or signed by a key "
+                "not in AUDIT_VERIFY_KEYS)",
+            )
+        if result is signing.Check.LEGACY_UNCHECKED:
+            legacy.append(anchor.through_sequence)
+    if legacy:
+        notes.append(
+            "legacy prune record(s) through sequence "
+            + ", ".join(map(str, sorted(legacy)))
+            + " signed with HMAC or not at all: not checked (set AUDIT_LEGACY_HMAC_KEY to check them)"
+        )
+    return anchors
 
-    checked = 0
-    expected_sequence: int | None = None
+
+def verify_chain(
+    *, checkpoint: dict[str, Any] | None = None, statements: list[dict[str, Any]] | None = None
+) -> Verification:
+    """Walk both chains in sequence order against every signed statement given (from
+    the checkpoint file); report the first thing that does not hold."""
+    notes: list[str] = []
+    given = [*([checkpoint] if checkpoint else []), *(statements or [])]
+    counts = {"events": 0, "reviews": 0, "checkpoints": 0}
+    try:
+        usable = _checked_statements(given, notes)
+        anchors = _checked_anchors(notes)
+        checkpoints = [s for s in usable if s.get("type", "checkpoint") == "checkpoint"]
+        counts["checkpoints"] = len(checkpoints)
+        _check_prunes_kept([s for s in usable if s.get("type") == "prune"], anchors)
+        last_event = _walk_events(anchors, checkpoints, counts)
+        last_review = _walk_reviews(checkpoints, counts)
+        _check_ends(checkpoints, last_event, last_review)
+    except _Failed as failed:
+        return Verification(
+            False,
+            counts["events"],
+            failed.sequence,
+            failed.reason,
+            reviews=counts["reviews"],
+            failed_chain=failed.chain_name,
+            checkpoints=counts["checkpoints"],
+            notes=tuple(notes),
+        )
+    return Verification(
+        True, counts["events"], reviews=counts["reviews"], checkpoints=counts["checkpoints"], notes=tuple(notes)
+    )
+
+
+def _check_prunes_kept(prunes: list[dict[str, Any]], anchors: dict[int, AuditAnchor]) -> None:
+    for statement in prunes:
+        sequence = statement.get("through_sequence")
+        anchor = anchors.get(sequence) if isinstance(sequence, int) else None
+        if anchor is None:
+            raise _Failed(sequence, "the checkpoint file records a prune that is not in the database (deleted)")
+        if anchor.through_hash != statement.get("through_hash"):
+            raise _Failed(sequence, "the prune record differs from the one in the checkpoint file")
+
+
+def _claims(checkpoints: list[dict[str, Any]], sequence_key: str, hash_key: str) -> dict[int, set[str]]:
+    claims: dict[int, set[str]] = {}
+    for statement in checkpoints:
+        sequence = statement.get(sequence_key)
+        if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
+            raise _Failed(None, "a checkpoint names no sequence")
+        if sequence:
+            claims.setdefault(sequence, set()).add(str(statement.get(hash_key)))
+    return claims
+
+
+def _walk_events(anchors: dict[int, AuditAnchor], checkpoints: list[dict[str, Any]], counts: dict[str, int]) -> int:
+    claims = _claims(checkpoints, "sequence", "hash")
+    # A prune record at a checkpoint's sequence names the hash the checkpoint saw there.
+    for sequence, hashes in claims.items():
+        anchor = anchors.get(sequence)
+        if anchor is not None and hashes != {anchor.through_hash}:
+            raise _Failed(
+                sequence, "the prune record at the checkpoint's sequence has a different hash (the log was rewritten)"
+            )
+    expected: int | None = None
     previous_hash = ""
-    hashes_at_checkpoint: str | None = None
-    rows = LookupEvent.objects.order_by("sequence").values_list(*CHAIN_FIELDS, *LATER_CHAIN_FIELDS, "hash")
+    names = (*CHAIN_FIELDS, *LATER_CHAIN_FIELDS, "hash")
+    rows = LookupEvent.objects.order_by("sequence").values_list(*names)
     for row in rows.iterator(chunk_size=5000):
-        values = dict(zip((*CHAIN_FIELDS, *LATER_CHAIN_FIELDS, "hash"), row, strict=True))
+        values = dict(zip(names, row, strict=True))
         sequence = values["sequence"]
-        if expected_sequence is None:
+        if expected is None:
             anchor = anchors.get(sequence - 1)
             if sequence == 1:
                 previous_hash = GENESIS
@@ -191,66 +384,82 @@ def verify_chain(*, checkpoint: dict[str, Any] | None = None) -> Verification:
                 previous_hash = anchor.through_hash
             else:
                 start = max((through for through in anchors if through < sequence), default=0) + 1
-                return Verification(False, checked, start, _missing_start(sequence))
-        elif sequence != expected_sequence:
-            return Verification(False, checked, expected_sequence, "this event is missing (a row was deleted)")
+                raise _Failed(start, _missing_start(sequence))
+        elif sequence != expected:
+            raise _Failed(expected, "this event is missing (a row was deleted)")
         if values["prev_hash"] != previous_hash:
-            return Verification(
-                False, checked, sequence, "it does not link to the event before it (a row was inserted or reordered)"
-            )
-        if event_hash(values) != values["hash"]:
-            return Verification(False, checked, sequence, "its stored values do not match its hash (a row was edited)")
-        if checkpoint and sequence == checkpoint["sequence"]:
-            hashes_at_checkpoint = values["hash"]
-        previous_hash, expected_sequence = values["hash"], sequence + 1
-        checked += 1
+            raise _Failed(sequence, "it does not link to the event before it (a row was inserted or reordered)")
+        if chain.lookup_hash(values) != values["hash"]:
+            raise _Failed(sequence, "its stored values do not match its hash (a row was edited)")
+        if sequence in claims and claims[sequence] != {values["hash"]}:
+            raise _Failed(sequence, "the event at the checkpoint has a different hash (the log was rewritten)")
+        previous_hash, expected = values["hash"], sequence + 1
+        counts["events"] += 1
+    return max([(expected or 1) - 1, *anchors])
 
-    if checkpoint:
-        problem = _check_checkpoint(
-            checkpoint, hashes_at_checkpoint, anchors, last_sequence=(expected_sequence or 1) - 1
-        )
-        if problem:
-            return Verification(False, checked, checkpoint.get("sequence"), problem)
-    reviews, bad_review, why = verify_reviews()
-    if bad_review is not None:
-        return Verification(False, checked, bad_review, why, reviews=reviews, failed_chain="reviews")
-    return Verification(True, checked, reviews=reviews)
+
+def _walk_reviews(checkpoints: list[dict[str, Any]], counts: dict[str, int]) -> int:
+    claims = _claims(
+        [s for s in checkpoints if "review_sequence" in s], "review_sequence", "review_hash"
+    )  # legacy checkpoints predate the review chain
+    previous_hash, expected = GENESIS, 1
+    names = (*chain.REVIEW_FIELDS, "hash")
+    for row in HistoryReview.objects.order_by("sequence").values_list(*names).iterator(chunk_size=5000):
+        values = dict(zip(names, row, strict=True))
+        sequence = values["sequence"]
+        if sequence != expected:
+            raise _Failed(expected, "this review record is missing (a row was deleted)", "reviews")
+        if values["prev_hash"] != previous_hash:
+            raise _Failed(
+                sequence, "it does not link to the record before it (a row was inserted or reordered)", "reviews"
+            )
+        if chain.review_hash(values) != values["hash"]:
+            raise _Failed(sequence, "its stored values do not match its hash (a row was edited)", "reviews")
+        if sequence in claims and claims[sequence] != {values["hash"]}:
+            raise _Failed(sequence, "the record at the checkpoint has a different hash (rewritten)", "reviews")
+        previous_hash, expected = values["hash"], sequence + 1
+        counts["reviews"] += 1
+    return expected - 1
+
+
+def _check_ends(checkpoints: list[dict[str, Any]], last_event: int, last_review: int) -> None:
+    """A checkpoint beyond the end of a chain: rows were cut off the end, or the table emptied."""
+    for statement in checkpoints:
+        if statement["sequence"] > last_event:
+            raise _Failed(
+                statement["sequence"],
+                f"the log ends at sequence {last_event}, before this checkpoint (rows removed from the end, "
+                "or the table emptied)",
+            )
+        review_sequence = statement.get("review_sequence")
+        if isinstance(review_sequence, int) and review_sequence > last_review:
+            raise _Failed(
+                review_sequence,
+                f"the review records end at {last_review}, before this checkpoint (records removed from the end, "
+                "or the table emptied)",
+                "reviews",
+            )
 
 
 def _missing_start(first_sequence: int) -> str:
     return f"the log starts at sequence {first_sequence} and no prune explains the rows before it (rows deleted)"
 
 
-def _check_checkpoint(
-    statement: dict[str, Any], stored_hash: str | None, anchors: dict[int, AuditAnchor], *, last_sequence: int
-) -> str:
-    claimed = {key: statement.get(key) for key in ("sequence", "hash", "time")}
-    if not settings.AUDIT_SIGNING_KEY:
-        return "AUDIT_SIGNING_KEY is not set, so the checkpoint cannot be checked"
-    if not hmac.compare_digest(str(statement.get("signature", "")), sign(claimed)):
-        return "the checkpoint's signature is not valid (wrong key, or the checkpoint was altered)"
-    sequence = claimed["sequence"]
-    if not isinstance(sequence, int) or sequence < 0:
-        return "the checkpoint names no sequence"
-    if sequence == 0:
-        return ""
-    if sequence > last_sequence:
-        return f"the log ends at sequence {last_sequence}, before the checkpoint (rows removed from the end)"
-    if stored_hash is None:
-        anchor = anchors.get(sequence)
-        if anchor and anchor.through_hash == claimed["hash"]:
-            return ""
-        if any(through >= sequence for through in anchors):
-            return ""  # pruned since; the anchor chain above vouches for what remains
-        return "the checkpoint's event is not in the log"
-    if stored_hash != claimed["hash"]:
-        return "the event at the checkpoint has a different hash (the log was rewritten)"
-    return ""
+def checkpoint_file_statements() -> list[dict[str, Any]]:
+    """The statements in AUDIT_CHECKPOINT_FILE, if it is set and exists."""
+    path = settings.AUDIT_CHECKPOINT_FILE
+    if not path or not Path(path).exists():
+        return []
+    return read_statements(path)
 
 
 # --- retention ---------------------------------------------------------------------
 
 PRUNE_BATCH = 5000
+
+
+class PruneRefused(Exception):
+    """The log does not verify, so nothing was pruned: a prune must not erase the evidence."""
 
 
 @contextmanager
@@ -266,14 +475,23 @@ def open_gate() -> Iterator[None]:
 def prune(*, older_than_days: int, username: str) -> AuditAnchor | None:
     """Delete events older than ``older_than_days`` through the one privileged path.
 
-    The database refuses DELETE on the table unless the gate row exists, and the gate
-    row only ever exists inside this transaction. The anchor records where the chain
-    now starts, so what remains still verifies.
+    First, inside the chain's lock, the whole remaining log is verified (from the latest
+    prune record, against every statement in AUDIT_CHECKPOINT_FILE); if it does not hold,
+    PruneRefused and nothing is deleted, so a backdated, edited row cannot be pruned away.
+    The database refuses DELETE unless the gate row exists, and it only ever exists
+    inside this transaction. The signed prune record says where the chain now starts.
     """
     cutoff = timezone.now() - timezone.timedelta(days=older_than_days)
     table = connection.ops.quote_name(LookupEvent._meta.db_table)
+    try:
+        statements = checkpoint_file_statements()
+    except (OSError, ValueError) as exc:
+        raise PruneRefused(f"Nothing was pruned: cannot read AUDIT_CHECKPOINT_FILE ({exc}).") from None
     with transaction.atomic():
         _lock_chain()
+        verification = verify_chain(statements=statements)
+        if not verification.ok:
+            raise PruneRefused(f"Nothing was pruned: the audit log does not verify. {verification}")
         last = (
             LookupEvent.objects.filter(created_at__lt=cutoff)
             .order_by("-sequence")
@@ -291,12 +509,20 @@ def prune(*, older_than_days: int, username: str) -> AuditAnchor | None:
                 cursor.execute(f"DELETE FROM {table} WHERE sequence BETWEEN %s AND %s", [low, high])  # noqa: S608
                 deleted += cursor.rowcount
         anchor = AuditAnchor(
+            created_at=timezone.now(),
             username=username,
             through_sequence=through_sequence,
             through_hash=through_hash,
             events_pruned=deleted,
             older_than_days=older_than_days,
         )
-        anchor.signature = sign(_anchor_payload(anchor))
+        signed = signing.sign({k: v for k, v in prune_statement(anchor).items() if k != "signature"})
+        anchor.key_id, anchor.signature = signed["key_id"], signed["signature"]
         anchor.save()
+        transaction.on_commit(functools.partial(_published_prune, anchor), robust=True)
     return anchor
+
+
+def _published_prune(anchor: AuditAnchor) -> None:
+    publish(prune_statement(anchor))
+    take_checkpoint()

@@ -19,6 +19,7 @@ case "${1:-}" in
   collectstatic)
     # Only static files are built here: no secret or database is needed, nor kept.
     DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-only SOLARPROOF_DEMO=true \
+      AUDIT_SIGNING_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
       "$VENV/bin/python" manage.py collectstatic --noinput --verbosity 0
     ;;
   start)

@@ -5,6 +5,8 @@ nowhere else, through django-environ. A value that production needs and cannot
 default safely stops start-up with a message that names the variable.
 """
 
+import base64
+import hashlib
 import re
 from datetime import time, timedelta
 from pathlib import Path
@@ -96,9 +98,61 @@ LOOKUP_RATE_LIMIT = _rate("LOOKUP_RATE_LIMIT", "60/m")
 
 # Days of lookup history kept by prune_audit_log; unset means prune refuses to guess.
 AUDIT_RETENTION_DAYS = _non_negative_int("AUDIT_RETENTION_DAYS", 0) or None
-# Signs checkpoints of the audit chain's head, and prune anchors, so a rewrite of the
-# whole table can be told from the real thing. Keep it out of the database's reach.
-AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
+
+
+def _audit_key(name: str, value: str) -> str:
+    """A key as standard base64 of its 32 raw bytes (Ed25519 seed or public key)."""
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ImproperlyConfigured(
+            f"{name} must be standard base64 of 32 bytes (python manage.py audit_keygen prints a new pair); "
+            "an HMAC secret from before Ed25519 moves to AUDIT_LEGACY_HMAC_KEY."
+        )
+    return value.strip()
+
+
+# Ed25519 private key (seed) that signs checkpoints and prune records; only its public
+# half (AUDIT_VERIFY_KEYS) is needed to check them, so an auditor cannot forge. While
+# DEBUG is on (make run, development) a key derived from the secret key is used, so the
+# demo needs no setup; production must bring its own, from a secret store.
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="") or (
+    base64.b64encode(
+        hashlib.sha256(b"solarproof-portal development audit key:" + SECRET_KEY.encode()).digest()
+    ).decode()
+    if DEBUG
+    else ""
+)
+# Public keys accepted on statements, comma separated (old and new while rotating).
+# Unset: the public half of AUDIT_SIGNING_KEY.
+AUDIT_VERIFY_KEYS = [_audit_key("AUDIT_VERIFY_KEYS", key) for key in env.list("AUDIT_VERIFY_KEYS", default=[]) if key]
+# An auditor's machine runs verify_audit_log with the public keys alone; the portal
+# itself (wsgi.py) never starts without the private key.
+if not AUDIT_VERIFY_KEYS:
+    _required(
+        "AUDIT_SIGNING_KEY",
+        AUDIT_SIGNING_KEY,
+        "when DJANGO_DEBUG is off (python manage.py audit_keygen prints a pair; "
+        "an auditor's machine sets AUDIT_VERIFY_KEYS alone)",
+    )
+AUDIT_SIGNING_KEY = _audit_key("AUDIT_SIGNING_KEY", AUDIT_SIGNING_KEY) if AUDIT_SIGNING_KEY else ""
+# The HMAC secret of statements signed before Ed25519, to check them; unset, the
+# verifier names them as legacy and unchecked.
+AUDIT_LEGACY_HMAC_KEY = env.str("AUDIT_LEGACY_HMAC_KEY", default="")
+# Signed checkpoints of both chains' heads are appended here as JSON lines (and written
+# to the solarproof_portal.audit log stream). Put it where the database's owner cannot
+# write: another host's mount, an append-only file (chattr +a). Unset: the stream only.
+AUDIT_CHECKPOINT_FILE = env.str("AUDIT_CHECKPOINT_FILE", default="")
+# A checkpoint is taken after every N-th event (or review record) and, on the next
+# write, once M minutes have passed since this process's last one. 0 turns either off.
+AUDIT_CHECKPOINT_EVERY = _non_negative_int("AUDIT_CHECKPOINT_EVERY", 1000)
+AUDIT_CHECKPOINT_MINUTES = _non_negative_int("AUDIT_CHECKPOINT_MINUTES", 60)
+# Ask staff why they look a customer up: off, optional or required.
+LOOKUP_REASON = env.str("LOOKUP_REASON", default="off").strip().lower()
+if LOOKUP_REASON not in ("off", "optional", "required"):
+    raise ImproperlyConfigured(f"LOOKUP_REASON must be off, optional or required, not {LOOKUP_REASON!r}.")
 AUDIT_ALERT_DISTINCT_PROJECTS_PER_HOUR = _non_negative_int("AUDIT_ALERT_DISTINCT_PROJECTS_PER_HOUR", 30)
 AUDIT_BUSINESS_HOURS = _hours("AUDIT_BUSINESS_HOURS", "06:00-20:00")
 
@@ -330,6 +384,7 @@ LOGGING = {
     "filters": {"request_id": {"()": "solarproof_portal.middleware.RequestIDLogFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "audit_line": {"format": "%(message)s"},
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
@@ -338,9 +393,14 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+        # The audit event stream: each message is already one JSON line (customers/audit_stream.py).
+        "audit": {"class": "logging.StreamHandler", "formatter": "audit_line"},
     },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Every lookup event, review record, checkpoint and prune, for a log shipper to
+        # keep off the box. Not propagated: the line is the record, in either LOG_FORMAT.
+        "solarproof_portal.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},
         # urllib3 logs every request line at DEBUG; the query string carries the API key.
         "urllib3": {"level": "WARNING"},
         # Authlib logs the PKCE code verifier at DEBUG.

@@ -1,8 +1,7 @@
-"""Tamper evidence: the hash chain, its verifier, checkpoints, the triggers and prune."""
+"""Tamper evidence: the hash chains, their verifier and the triggers (checkpoints and
+prune: tests/test_audit_checkpoints.py)."""
 
-import importlib
 import itertools
-import json
 import multiprocessing
 import threading
 from datetime import timedelta
@@ -17,44 +16,7 @@ from customers import audit
 from customers.history import record_review
 from customers.lookups import _client, look_up_customer
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
-
-TABLE = "customers_lookupevent"
-REVIEWS = "customers_historyreview"
-ANCHORS = "customers_auditanchor"
-TRIGGERS = importlib.import_module("customers.migrations.0003_append_only_triggers")
-REVIEW_TRIGGERS = importlib.import_module("customers.migrations.0007_append_only_reviews")
-
-
-def record(user, project_id: int = 2143, **fields) -> LookupEvent:
-    return LookupEvent.objects.record(user=user, project_id=project_id, outcome="found", channel="web", **fields)
-
-
-def tamper(sql: str, params: list | None = None, *, table: str = TABLE) -> None:
-    """Change a table behind the application's back, as someone with database access could."""
-    triggers = TRIGGERS if table == TABLE else REVIEW_TRIGGERS
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks block ALTER
-            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-            cursor.execute(sql, params)
-            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
-        else:
-            for drop in triggers.SQLITE_REVERSE:
-                cursor.execute(drop)
-            cursor.execute(sql, params)
-            for create in triggers.SQLITE:
-                cursor.execute(create)
-
-
-def verify(**options) -> str:
-    try:
-        from io import StringIO
-
-        out = StringIO()
-        call_command("verify_audit_log", stdout=out, **options)
-        return out.getvalue().strip()
-    except CommandError as exc:
-        return f"ERROR {exc}"
+from tests.support.audit import ANCHORS, REVIEWS, TABLE, record, tamper, verify
 
 
 @pytest.fixture
@@ -142,51 +104,6 @@ def test_reordered_rows_are_caught(chain):
     assert verify().startswith("ERROR FAILED at sequence 2: it does not link")
 
 
-def test_a_whole_table_rewrite_is_caught_against_a_checkpoint(settings, chain, sales_user, tmp_path):
-    settings.AUDIT_SIGNING_KEY = "checkpoint-key"
-    checkpoint = tmp_path / "head.json"
-    from io import StringIO
-
-    out = StringIO()
-    call_command("audit_checkpoint", stdout=out)
-    checkpoint.write_text(out.getvalue())
-    statement = json.loads(out.getvalue())
-    assert statement["sequence"] == 5 and statement["hash"] == chain[-1].hash and statement["signature"]
-    assert verify(checkpoint=checkpoint) == "OK: 5 events verified; checkpoint at sequence 5 matches"
-
-    # Rewrite history wholesale: a consistent chain that never contained project 2145.
-    tamper(f"DELETE FROM {TABLE}")
-    for project_id in (2143, 2144, 2146, 2147, 2148):
-        record(sales_user, project_id)
-    assert verify() == "OK: 5 events verified"  # internally consistent...
-    assert verify(checkpoint=checkpoint) == (  # ...but not the log the checkpoint saw
-        "ERROR FAILED at sequence 5: the event at the checkpoint has a different hash (the log was rewritten)"
-    )
-
-
-def test_a_log_cut_short_is_caught_against_a_checkpoint(settings, chain, tmp_path):
-    settings.AUDIT_SIGNING_KEY = "checkpoint-key"
-    checkpoint = tmp_path / "head.json"
-    checkpoint.write_text(json.dumps(audit.checkpoint()))
-    tamper(f"DELETE FROM {TABLE} WHERE sequence = 5")
-    assert "rows removed from the end" in verify(checkpoint=checkpoint)
-
-
-def test_a_forged_checkpoint_is_refused(settings, chain, tmp_path):
-    settings.AUDIT_SIGNING_KEY = "checkpoint-key"
-    statement = audit.checkpoint()
-    statement["hash"] = "f" * 64
-    checkpoint = tmp_path / "head.json"
-    checkpoint.write_text(json.dumps(statement))
-    assert "signature is not valid" in verify(checkpoint=checkpoint)
-
-
-def test_checkpoints_need_a_signing_key(settings, db):
-    settings.AUDIT_SIGNING_KEY = ""
-    with pytest.raises(CommandError, match="AUDIT_SIGNING_KEY must be set"):
-        call_command("audit_checkpoint")
-
-
 @pytest.mark.parametrize("statement", ["UPDATE {t} SET project_id = 1", "DELETE FROM {t}"])
 def test_the_database_refuses_update_and_delete(chain, statement):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
@@ -256,54 +173,6 @@ def test_postgresql_refuses_to_truncate_review_and_prune_records(reviews, table)
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"TRUNCATE {table} CASCADE")
     assert HistoryReview.objects.count() == 3
-
-
-def test_prune_removes_old_events_and_keeps_the_chain_verifiable(settings, sales_user, db):
-    settings.AUDIT_SIGNING_KEY = "anchor-key"
-    for project_id in range(1001, 1011):
-        record(sales_user, project_id)
-    old = timezone.now() - timedelta(days=400)
-    tamper(f"UPDATE {TABLE} SET created_at = %s WHERE sequence <= 6", [old])
-    tamper(f"DELETE FROM {TABLE}")  # re-create the backdated rows as an honest chain
-    prev = audit.GENESIS
-    for sequence in range(1, 11):
-        event = LookupEvent(
-            sequence=sequence,
-            created_at=old if sequence <= 6 else timezone.now(),
-            user=sales_user,
-            username=sales_user.username,
-            project_id=1000 + sequence,
-            outcome="found",
-            channel="web",
-            prev_hash=prev,
-        )
-        event.hash = prev = audit.hash_of(event)
-        event.save(force_insert=True)
-    assert verify() == "OK: 10 events verified"
-
-    from io import StringIO
-
-    out = StringIO()
-    call_command("prune_audit_log", "--older-than-days", "365", "--by", "ada.admin", stdout=out)
-    assert "Pruned 6 events through sequence 6" in out.getvalue()
-    assert list(LookupEvent.objects.order_by("sequence").values_list("sequence", flat=True)) == [7, 8, 9, 10]
-    anchor = AuditAnchor.objects.get()
-    assert (anchor.username, anchor.through_sequence, anchor.events_pruned) == ("ada.admin", 6, 6)
-    assert verify() == "OK: 4 events verified"
-    record(sales_user, 2143)
-    assert verify() == "OK: 5 events verified"
-    # The gate is shut again: nobody else can delete.
-    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {TABLE}")
-
-
-def test_a_forged_prune_anchor_is_caught(settings, chain):
-    settings.AUDIT_SIGNING_KEY = "anchor-key"
-    tamper(f"DELETE FROM {TABLE} WHERE sequence <= 2")
-    AuditAnchor.objects.create(
-        username="mallory", through_sequence=2, through_hash=chain[1].hash, events_pruned=2, older_than_days=1
-    )
-    assert "the prune anchor's signature does not match" in verify()
 
 
 def test_prune_needs_a_retention(settings, db):

@@ -106,6 +106,16 @@ def test_run_sandbox_serves_the_contract_over_http():
         ({"DJANGO_DEBUG": "true", "LOCAL_LOGIN": "superusers"}, "LOCAL_LOGIN=superusers needs OIDC_ISSUER"),
         ({"DJANGO_DEBUG": "true", "LOCAL_LOGIN": "nobody"}, "LOCAL_LOGIN must be all or superusers, not 'nobody'."),
         ({"DJANGO_DEBUG": "true", "OIDC_RENEW_SECONDS": "5"}, "OIDC_RENEW_SECONDS must be at least 60"),
+        (
+            {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "x" * 50, "SOLARPROOF_API_KEY": "k"},
+            "AUDIT_SIGNING_KEY must be set when DJANGO_DEBUG is off (python manage.py audit_keygen prints a pair",
+        ),
+        (
+            {"DJANGO_DEBUG": "true", "AUDIT_SIGNING_KEY": "an-old-hmac-secret"},
+            "AUDIT_SIGNING_KEY must be standard base64 of 32 bytes",
+        ),
+        ({"DJANGO_DEBUG": "true", "AUDIT_VERIFY_KEYS": "AAAA"}, "AUDIT_VERIFY_KEYS must be standard base64 of 32"),
+        ({"DJANGO_DEBUG": "true", "LOOKUP_REASON": "always"}, "LOOKUP_REASON must be off, optional or required"),
     ],
 )
 def test_start_up_stops_with_one_line_naming_the_variable(environment, message):
@@ -149,3 +159,26 @@ def test_demo_mode_starts_without_secrets_when_debug_is_on():
         timeout=60,
     )
     assert finished.returncode == 0, finished.stderr
+
+
+def test_the_portal_does_not_serve_with_only_the_auditors_public_key():
+    """An auditor's machine may verify with AUDIT_VERIFY_KEYS alone; the portal signs as it serves."""
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "SOLARPROOF_API_KEY": "k",
+        "AUDIT_VERIFY_KEYS": "1gjkCzBnqJpov274HgdLdd7n43pUidgj2Fri1oBSTMo=",
+    }
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stderr
+    served = subprocess.run(
+        [sys.executable, "-c", "import solarproof_portal.wsgi"], env=environment, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert served.returncode != 0
+    assert served.stderr.strip().splitlines()[-1] == (
+        "solarproof-portal: configuration error: AUDIT_SIGNING_KEY must be set to serve the portal."
+    )

@@ -51,6 +51,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "HOME": os.environ.get("HOME", "/tmp"),
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": "production-like-test-key-" + "x" * 30,
+        "AUDIT_SIGNING_KEY": "1gjkCzBnqJpov274HgdLdd7n43pUidgj2Fri1oBSTMo=",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DATABASE_URL": url,
         "SOLARPROOF_API_URL": settings.SOLARPROOF_API_URL,

@@ -3,18 +3,19 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from customers import audit
+from customers import audit, signing
 
 
 class Command(BaseCommand):
     help = (
-        "Print an HMAC-signed statement of the audit chain's head (sequence, hash, time). "
-        "Store it outside the database; verify_audit_log --checkpoint FILE checks the log against it."
+        "Take a signed checkpoint of the audit chains' heads now: print it, append it to AUDIT_CHECKPOINT_FILE "
+        "(when set) and write it to the audit log stream. The portal also takes them by itself; run this from "
+        "cron for a checkpoint on a fixed clock."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            statement = audit.checkpoint()
-        except ValueError as exc:
+            statement = audit.take_checkpoint()
+        except (signing.NoSigningKey, OSError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(json.dumps(statement, sort_keys=True))

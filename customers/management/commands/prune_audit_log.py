@@ -3,11 +3,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from customers import audit
+from customers import audit, signing
 
 
 class Command(BaseCommand):
-    help = "Delete lookup events older than N days (default AUDIT_RETENTION_DAYS), keeping the chain verifiable."
+    help = (
+        "Delete lookup events older than N days (default AUDIT_RETENTION_DAYS), keeping the chain verifiable. "
+        "Verifies the whole log first (against AUDIT_CHECKPOINT_FILE too) and deletes nothing if it does not hold."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--older-than-days", type=int, default=None)
@@ -19,7 +22,10 @@ class Command(BaseCommand):
             raise CommandError("Say how much history to keep: --older-than-days N, or set AUDIT_RETENTION_DAYS.")
         if days < 1:
             raise CommandError("--older-than-days must be at least 1.")
-        anchor = audit.prune(older_than_days=days, username=by)
+        try:
+            anchor = audit.prune(older_than_days=days, username=by)
+        except (audit.PruneRefused, signing.NoSigningKey) as exc:
+            raise CommandError(str(exc)) from None
         if anchor is None:
             self.stdout.write(f"Nothing older than {days} days.")
             return

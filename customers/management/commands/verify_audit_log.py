@@ -1,33 +1,51 @@
-import json
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from customers import audit
 
 
 class Command(BaseCommand):
-    help = "Walk the audit log's hash chain in sequence order; exit non-zero at the first event that does not hold."
+    help = (
+        "Walk the audit log's hash chains (lookup events and review records) in sequence order, "
+        "checking prune records' and checkpoints' Ed25519 signatures; exit non-zero at the first thing that "
+        "does not hold. Needs only the public keys (AUDIT_VERIFY_KEYS)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
+            "--checkpoints",
             "--checkpoint",
+            dest="checkpoints",
             type=Path,
-            help="a file written by audit_checkpoint: also prove the chain still contains that head",
+            help="a checkpoint file (JSON lines, as AUDIT_CHECKPOINT_FILE, or one statement from audit_checkpoint): "
+            "check the log against every statement in it, which catches rows cut off the end and an emptied "
+            "table. Default: AUDIT_CHECKPOINT_FILE, when set.",
         )
 
-    def handle(self, *args: Any, checkpoint: Path | None, **options: Any) -> None:
-        statement = None
-        if checkpoint is not None:
+    def handle(self, *args: Any, checkpoints: Path | None, **options: Any) -> None:
+        path = checkpoints or (Path(settings.AUDIT_CHECKPOINT_FILE) if settings.AUDIT_CHECKPOINT_FILE else None)
+        statements = []
+        if checkpoints is None and path is not None and not path.exists():
+            self.stderr.write(f"note: AUDIT_CHECKPOINT_FILE {path} does not exist yet: no checkpoints to check against")
+            path = None
+        if path is not None:
             try:
-                statement = json.loads(checkpoint.read_text())
+                statements = audit.read_statements(path)
             except (OSError, ValueError) as exc:
-                raise CommandError(f"Cannot read the checkpoint {checkpoint}: {exc}") from None
-            if not isinstance(statement, dict):
-                raise CommandError(f"{checkpoint} is not a checkpoint written by audit_checkpoint.")
-        result = audit.verify_chain(checkpoint=statement)
+                raise CommandError(f"Cannot read the checkpoint file {path}: {exc}") from None
+        result = audit.verify_chain(statements=statements)
+        for note in result.notes:
+            self.stderr.write(f"note: {note}")
         if not result.ok:
             raise CommandError(str(result))
-        suffix = f"; checkpoint at sequence {statement['sequence']} matches" if statement else ""
+        suffix = ""
+        if path is not None:
+            latest = max((s for s in statements if s.get("type", "checkpoint") == "checkpoint"),
+                         key=lambda s: s.get("sequence", 0), default=None)  # fmt: skip
+            suffix = f"; {result.checkpoints} checkpoint{'s' if result.checkpoints != 1 else ''} in {path} hold"
+            if latest is not None and result.checkpoints:
+                suffix += f" (latest at sequence {latest['sequence']})"
         self.stdout.write(f"{result}{suffix}")
