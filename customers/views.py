@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
 from accounts.sessions import auth_method
-from customers import contact_files, history, lookups
+from customers import contact_files, cross_site, history, lookups
 from customers.forms import HistoryFilterForm, ProjectSearchForm, SiteVisitForm
 from customers.models import HistoryReview, LookupEvent, Outcome
 from customers.presentation import CustomerCard, customer_card, day_chart
@@ -78,7 +78,12 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
 
 def _look_up(request: HttpRequest, form: ProjectSearchForm, project_id: int) -> lookups.LookupResult | HttpResponse:
     """The audited lookup for this request; a refusal comes back as the page that says so.
-    Without a role, NotPermitted (written to the log first) becomes the 403 page."""
+    Without a role, NotPermitted (written to the log first) becomes the 403 page.
+    Another site's link gets the one-tap confirmation instead: nothing asked, nothing written."""
+    if cross_site.is_cross_site(request):
+        if not request.user.has_perm(lookups.PERMISSION):
+            raise PermissionDenied("No role that may look up customers.")
+        return cross_site.confirmation(request, project_ids=[project_id])
     try:
         return lookups.look_up_customer(
             user=request.user,

@@ -7,6 +7,7 @@ default safely stops start-up with a message that names the variable.
 
 import base64
 import hashlib
+import ipaddress
 import re
 from datetime import time, timedelta
 from pathlib import Path
@@ -74,6 +75,14 @@ def _non_negative_int(name: str, default: int) -> int:
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host.lower() == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 # A development key is only acceptable while DEBUG is on; production must bring its own.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or ("django-insecure-development-only-key" if DEBUG else "")
 _required("DJANGO_SECRET_KEY", SECRET_KEY, "when DJANGO_DEBUG is off")
@@ -83,6 +92,13 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 # --- Solar Proof -------------------------------------------------------------------
 
 SOLARPROOF_API_URL = env.str("SOLARPROOF_API_URL", default="https://solarproof.com.au/apidata.php")
+_api = re.fullmatch(r"(https?)://([^/:?#@]+|\[[0-9a-fA-F:.]+\])(:\d+)?(/[^#]*)?", SOLARPROOF_API_URL)
+# The query string carries the API key and the answer a customer's details: plain HTTP only
+# to this machine (the sandbox, the tests), never across a network.
+if not _api or (_api[1] == "http" and not _is_loopback(_api[2])):
+    raise ImproperlyConfigured(
+        f"SOLARPROOF_API_URL must be an https:// address (http:// only to this machine), not {SOLARPROOF_API_URL!r}."
+    )
 SOLARPROOF_API_KEY = env.str("SOLARPROOF_API_KEY", default="")
 # Demo mode answers from the bundled sandbox instead of Solar Proof. It is the default
 # for development; with DEBUG off it must be asked for, so a production machine with a
@@ -94,6 +110,19 @@ SOLARPROOF_TIMEOUT = _positive("SOLARPROOF_TIMEOUT", 8.0)
 
 LOOKUP_CACHE_SECONDS = _non_negative_int("LOOKUP_CACHE_SECONDS", 60)
 LOOKUP_RATE_LIMIT = _rate("LOOKUP_RATE_LIMIT", "60/m")
+# Sites whose links look a customer up in one tap; any other site's link gets a page with
+# one "Look up" button first (customers/cross_site.py). Default: Solar Proof's own origin.
+LOOKUP_LINK_ORIGINS = [
+    origin.rstrip("/").lower()
+    for origin in env.list("LOOKUP_LINK_ORIGINS", default=[f"{_api[1]}://{_api[2]}{_api[3] or ''}"])
+    if origin.strip()
+]
+for _origin in LOOKUP_LINK_ORIGINS:
+    if not re.fullmatch(r"https?://([^/:?#@\[\]]+|\[[0-9a-f:.]+\])(:\d+)?", _origin):
+        raise ImproperlyConfigured(
+            f"LOOKUP_LINK_ORIGINS must list origins like https://solarproof.com.au, not {_origin!r}."
+        )
+
 # --- Audit log ---------------------------------------------------------------------
 
 # Days of lookup history kept by prune_audit_log; unset means prune refuses to guess.
@@ -185,7 +214,7 @@ if OIDC_ISSUER:
     _required("OIDC_CLIENT_SECRET", OIDC_CLIENT_SECRET, "when OIDC_ISSUER is set")
     _issuer = re.fullmatch(r"(https?)://([^/:?#]+)(:\d+)?(/[^?#]*)?", OIDC_ISSUER)
     # Plain HTTP only to this machine (the tests' provider): tokens travel in that answer.
-    if not _issuer or (_issuer[1] == "http" and _issuer[2] not in ("127.0.0.1", "localhost", "[::1]")):
+    if not _issuer or (_issuer[1] == "http" and not _is_loopback(_issuer[2])):
         raise ImproperlyConfigured(f"OIDC_ISSUER must be an https:// address, not {OIDC_ISSUER!r}.")
     OIDC_ORIGIN = f"{_issuer[1]}://{_issuer[2]}{_issuer[3] or ''}"
 _unknown_roles = sorted(set(OIDC_ROLE_MAP.values()) - {"Sales", "Installers", "Admins"})

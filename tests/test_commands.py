@@ -116,6 +116,18 @@ def test_run_sandbox_serves_the_contract_over_http():
         ),
         ({"DJANGO_DEBUG": "true", "AUDIT_VERIFY_KEYS": "AAAA"}, "AUDIT_VERIFY_KEYS must be standard base64 of 32"),
         ({"DJANGO_DEBUG": "true", "LOOKUP_REASON": "always"}, "LOOKUP_REASON must be off, optional or required"),
+        (
+            {"DJANGO_DEBUG": "true", "SOLARPROOF_API_URL": "http://solarproof.com.au/apidata.php"},
+            "SOLARPROOF_API_URL must be an https:// address (http:// only to this machine)",
+        ),
+        (
+            {"DJANGO_DEBUG": "true", "SOLARPROOF_API_URL": "http://127.0.0.1.example.com/apidata.php"},
+            "SOLARPROOF_API_URL must be an https:// address",
+        ),
+        (
+            {"DJANGO_DEBUG": "true", "LOOKUP_LINK_ORIGINS": "https://solarproof.com.au/projects/"},
+            "LOOKUP_LINK_ORIGINS must list origins like https://solarproof.com.au",
+        ),
     ],
 )
 def test_start_up_stops_with_one_line_naming_the_variable(environment, message):
@@ -182,3 +194,29 @@ def test_the_portal_does_not_serve_with_only_the_auditors_public_key():
     assert served.stderr.strip().splitlines()[-1] == (
         "solarproof-portal: configuration error: AUDIT_SIGNING_KEY must be set to serve the portal."
     )
+
+
+@pytest.mark.parametrize(
+    ("api_url", "link_origins"),
+    [
+        ("https://solarproof.com.au/apidata.php", "['https://solarproof.com.au']"),
+        ("http://127.0.0.1:8001/apidata.php", "['http://127.0.0.1:8001']"),
+        ("http://[::1]:8001/apidata.php", "['http://[::1]:8001']"),
+        ("http://localhost/apidata.php", "['http://localhost']"),
+    ],
+)
+def test_it_accepts_https_or_loopback_for_the_api_and_trusts_its_origins_links(api_url, link_origins):
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_DEBUG": "true",
+        "SOLARPROOF_API_URL": api_url,
+        "DJANGO_SETTINGS_MODULE": "solarproof_portal.settings",
+    }
+    finished = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings as s; print(s.LOOKUP_LINK_ORIGINS)"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.stdout.strip() == link_origins, finished.stderr

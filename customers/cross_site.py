@@ -1,0 +1,74 @@
+"""Was this request started by another site? Then it must not look a customer up.
+
+Lookups are GETs and the session cookie is ``SameSite=Lax``, so without this any page or
+email could make a signed-in member of staff look a customer up, audited in their name
+and counted against their rate limit. Views that would look someone up ask
+``is_cross_site(request)`` first and, when it says yes, show ``confirmation`` instead: the
+project ID and one "Look up" button, no upstream call, no audit row.
+
+What counts as cross-site:
+
+- ``Sec-Fetch-Site: cross-site`` (every current browser sends fetch metadata).
+- ``Sec-Fetch-Site: same-site`` too. "Same site" is any host under the same registrable
+  domain: for ``portal.example.com.au`` that is the marketing site, the wiki, a
+  user-content or staging host. None of those is the portal, and a link on them should
+  not spend a lookup in someone's name, so only ``same-origin`` counts as the portal.
+- With no fetch metadata (older browsers), a ``Referer`` from another origin.
+
+What does not: ``Sec-Fetch-Site: none`` (typed, bookmarked, opened from the home screen),
+``same-origin`` (the portal's own pages), and a request with neither fetch metadata nor a
+``Referer`` (scripts, monitoring, the command line). A link from an origin listed in
+``LOOKUP_LINK_ORIGINS`` (default: Solar Proof's, the origin of ``SOLARPROOF_API_URL``) is
+not cross-site either, so a link in Solar Proof reaches the customer in one tap. That
+needs the ``Referer`` (browsers send the origin by default); if Solar Proof sends none,
+its links get the one-tap confirmation like any other site's.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
+
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_PORTAL = {"same-origin", "none"}
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of an absolute http(s) URL, lower case, without a default
+    port; None for anything else (a Referer that is not a URL counts as foreign)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and str(port) != _DEFAULT_PORTS[parts.scheme] else "")
+
+
+def is_cross_site(request: HttpRequest) -> bool:
+    """True when another site (not the portal, not a trusted link origin) started this request."""
+    referer = request.headers.get("Referer", "")
+    referer_origin = origin_of(referer) if referer else None
+    if referer_origin and referer_origin in settings.LOOKUP_LINK_ORIGINS:
+        return False
+    fetch_site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
+    if fetch_site:
+        return fetch_site not in _PORTAL
+    if not referer:
+        return False
+    return referer_origin != origin_of(request.build_absolute_uri("/"))
+
+
+def confirmation(request: HttpRequest, *, project_ids: list[int], what: str = "customer") -> HttpResponse:
+    """The page shown instead of a lookup another site asked for. Its one button asks for
+    the same URL again, now from the portal itself (``same-origin``), so it looks up."""
+    context = {"project_ids": project_ids, "what": what, "again": request.get_full_path()}
+    response = render(request, "customers/confirm_lookup.html", context)
+    add_never_cache_headers(response)
+    return response

@@ -1,0 +1,146 @@
+"""Another site's link never looks a customer up: it gets one "Look up" button instead."""
+
+import pytest
+from django.test import RequestFactory
+
+from customers.cross_site import is_cross_site, origin_of
+from customers.models import LookupEvent
+from tests.support.pages import hrefs, text
+
+pytestmark = pytest.mark.django_db
+
+CROSS_SITE = {"HTTP_SEC_FETCH_SITE": "cross-site", "HTTP_REFERER": "https://mail.example.net/"}
+FROM_THE_PORTAL = {"HTTP_SEC_FETCH_SITE": "same-origin", "HTTP_REFERER": "http://testserver/projects/2143/"}
+
+
+@pytest.fixture
+def sales_client(client, sales_user):
+    client.force_login(sales_user)
+    return client
+
+
+def _asks(**headers: str) -> bool:
+    return is_cross_site(RequestFactory().get("/projects/2143/", **headers))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_SEC_FETCH_SITE": "cross-site"},
+        # Another host under the same registrable domain (a wiki, a staging site) is not the portal.
+        {"HTTP_SEC_FETCH_SITE": "same-site", "HTTP_REFERER": "https://wiki.testserver/"},
+        {"HTTP_REFERER": "https://evil.example/page"},
+        {"HTTP_REFERER": "https://testserver/"},  # another scheme is another origin
+        {"HTTP_REFERER": "http://testserver:8080/"},
+        {"HTTP_REFERER": "not a url"},
+        {"HTTP_SEC_FETCH_SITE": "something-new"},
+    ],
+)
+def test_it_counts_as_cross_site(headers):
+    assert _asks(**headers)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # scripts, monitoring: no fetch metadata, no Referer
+        {"HTTP_SEC_FETCH_SITE": "none"},  # typed, bookmarked
+        {"HTTP_SEC_FETCH_SITE": "same-origin"},
+        {"HTTP_REFERER": "http://testserver/"},
+        {"HTTP_REFERER": "http://TestServer:80/history/"},
+        {"HTTP_SEC_FETCH_SITE": "cross-site", "HTTP_REFERER": "https://solarproof.com.au/projects/view/2143"},
+    ],
+)
+def test_it_does_not_count_as_cross_site(headers, settings):
+    settings.LOOKUP_LINK_ORIGINS = ["https://solarproof.com.au"]
+    assert not _asks(**headers)
+
+
+def test_it_reads_origins_without_default_ports():
+    assert origin_of("https://Solarproof.com.au:443/x?y#z") == "https://solarproof.com.au"
+    assert origin_of("http://[::1]:8000/") == "http://[::1]:8000"
+    assert origin_of("javascript:alert(1)") is None
+    assert origin_of("https://host:99999/") is None
+
+
+def test_it_shows_a_cross_site_link_the_project_and_one_button_without_looking_up(sales_client, portal_upstream):
+    asked_before = portal_upstream.calls(2143)
+    response = sales_client.get("/projects/2143/", **CROSS_SITE)
+
+    assert response.status_code == 200
+    page = text(response)
+    assert "Project 2143" in page and "has not been looked up yet" in page
+    assert "Judy" not in page and "Matherson" not in page
+    assert "/projects/2143/" in hrefs(response)
+    assert "no-store" in response["Cache-Control"]
+    assert not LookupEvent.objects.exists()
+    assert portal_upstream.calls(2143) == asked_before
+
+
+def test_it_looks_up_after_the_one_tap(sales_client, portal_upstream):
+    asked_before = portal_upstream.calls(2143)
+    button = next(href for href in hrefs(sales_client.get("/projects/2143/", **CROSS_SITE)) if "2143" in href)
+
+    response = sales_client.get(button, **FROM_THE_PORTAL)
+
+    assert response.status_code == 200 and "Judy Matherson" in text(response)
+    assert LookupEvent.objects.get().outcome == "found"
+    assert portal_upstream.calls(2143) == asked_before + 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"HTTP_SEC_FETCH_SITE": "none"}, {}, FROM_THE_PORTAL],
+    ids=["typed or bookmarked", "a script", "the portal's own link"],
+)
+def test_it_looks_up_as_before_when_not_cross_site(sales_client, headers):
+    response = sales_client.get("/projects/2143/", **headers)
+    assert "Judy Matherson" in text(response)
+    assert LookupEvent.objects.count() == 1
+
+
+def test_it_looks_up_from_a_solar_proof_link_in_one_tap(sales_client, settings):
+    settings.LOOKUP_LINK_ORIGINS = ["https://solarproof.com.au"]
+    headers = {"HTTP_SEC_FETCH_SITE": "cross-site", "HTTP_REFERER": "https://solarproof.com.au/"}
+
+    assert "Judy Matherson" in text(sales_client.get("/projects/2143/", **headers))
+    assert LookupEvent.objects.count() == 1
+
+
+def test_it_trusts_solar_proofs_origin_by_default():
+    from django.conf import settings as configured
+
+    # The test settings point SOLARPROOF_API_URL at loopback only after start-up.
+    assert configured.LOOKUP_LINK_ORIGINS == ["https://solarproof.com.au"]
+
+
+@pytest.mark.parametrize(
+    ("url", "again"),
+    [
+        ("/projects/2143/contact.vcf", "/projects/2143/contact.vcf"),
+        (
+            "/projects/2143/visit.ics?start=2026-12-01T09:00&minutes=60",
+            "/projects/2143/visit.ics?start=2026-12-01T09:00&amp;minutes=60",
+        ),
+    ],
+)
+def test_it_does_not_download_for_another_sites_link(sales_client, portal_upstream, url, again):
+    asked_before = portal_upstream.calls(2143)
+    response = sales_client.get(url, **CROSS_SITE)
+
+    assert response.status_code == 200 and "Content-Disposition" not in response
+    assert "has not been looked up yet" in text(response)
+    assert again in hrefs(response)
+    assert not LookupEvent.objects.exists()
+    assert portal_upstream.calls(2143) == asked_before
+
+
+def test_it_turns_away_a_cross_site_link_for_someone_without_a_role(client, make_user, portal_upstream):
+    client.force_login(make_user("nora", role=None))
+    asked_before = portal_upstream.calls(2143)
+
+    response = client.get("/projects/2143/", **CROSS_SITE)
+
+    assert response.status_code == 403 and "has not been looked up" not in text(response)
+    assert not LookupEvent.objects.exists()
+    assert portal_upstream.calls(2143) == asked_before
