@@ -12,6 +12,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import oidc
 from accounts.sessions import renewal_due
+from customers import cross_site
 
 
 def renewal_exempt(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -42,7 +43,9 @@ class CompanySignInRenewalMiddleware:
             return None
         next_url = request.get_full_path() if request.method == "GET" else "/"
         try:
-            redirect = oidc.authorization_redirect(request, next_url=next_url, silent=True)
+            redirect = oidc.authorization_redirect(
+                request, next_url=next_url, silent=True, from_portal=not cross_site.is_cross_site(request)
+            )
         except oidc.SignInFailed as problem:
             return render(request, "registration/renewal_failed.html", {"problem": str(problem)}, status=problem.status)
         if getattr(request, "htmx", False):

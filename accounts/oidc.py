@@ -49,6 +49,8 @@ class Verified:
     claims: dict[str, Any]
     next_url: str
     silent: bool
+    # The round trip began on the portal itself, so its way back may look up (cross_site.py).
+    from_portal: bool = False
 
 
 def enabled() -> bool:
@@ -111,7 +113,9 @@ def callback_url(request: HttpRequest) -> str:
     return request.build_absolute_uri(reverse("accounts:oidc_callback"))
 
 
-def authorization_redirect(request: HttpRequest, *, next_url: str, silent: bool = False) -> HttpResponseRedirect:
+def authorization_redirect(
+    request: HttpRequest, *, next_url: str, silent: bool = False, from_portal: bool = False
+) -> HttpResponseRedirect:
     """Send the browser to the provider. ``silent`` asks it not to show anything
     (prompt=none): the re-check of a signed-in session."""
     provider = _configured_provider()
@@ -125,7 +129,7 @@ def authorization_redirect(request: HttpRequest, *, next_url: str, silent: bool 
         raise _unreachable() from None
     provider.save_authorize_data(request, redirect_uri=redirect_uri, **authorization)
     pending = request.session.get(PENDING_SESSION_KEY, {})
-    pending[authorization["state"]] = {"next": next_url, "silent": silent}
+    pending[authorization["state"]] = {"next": next_url, "silent": silent, "from_portal": from_portal}
     request.session[PENDING_SESSION_KEY] = dict(list(pending.items())[-_MAX_PENDING:])
     return HttpResponseRedirect(authorization["url"])
 
@@ -196,7 +200,11 @@ def verify_callback(request: HttpRequest) -> Verified:
             status=502,
         )
     return Verified(
-        issuer=metadata["issuer"], claims=dict(token["userinfo"]), next_url=attempt["next"], silent=attempt["silent"]
+        issuer=metadata["issuer"],
+        claims=dict(token["userinfo"]),
+        next_url=attempt["next"],
+        silent=attempt["silent"],
+        from_portal=attempt.get("from_portal", False),
     )
 
 

@@ -21,6 +21,7 @@ from accounts.company_accounts import company_account_sign_in
 from accounts.middleware import renewal_exempt
 from accounts.models import AuthMethod
 from accounts.sessions import mark_signed_in, signed_in_with_company_account
+from customers import cross_site
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ def oidc_start(request: HttpRequest) -> HttpResponse:
     """The button on the sign-in page: off to the provider."""
     next_url = _safe_next(request, request.GET.get("next"))
     try:
-        return oidc.authorization_redirect(request, next_url=next_url)
+        return oidc.authorization_redirect(
+            request, next_url=next_url, from_portal=not cross_site.is_cross_site(request)
+        )
     except oidc.SignInFailed as problem:
         return _sign_in_problem(request, problem, next_url)
 
@@ -123,4 +126,8 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         auth.login(request, user, backend=COMPANY_BACKEND)
     mark_signed_in(request, AuthMethod.OIDC)
     logger.info("Signed in user %s with the company account%s", user.pk, " (re-checked)" if verified.silent else "")
-    return HttpResponseRedirect(_safe_next(request, verified.next_url))
+    next_url = _safe_next(request, verified.next_url)
+    if verified.from_portal:
+        # The provider's redirect makes the way back cross-site; the trip began on the portal.
+        cross_site.vouch_for(request, next_url)
+    return HttpResponseRedirect(next_url)

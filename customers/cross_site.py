@@ -35,6 +35,7 @@ from django.utils.cache import add_never_cache_headers
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _PORTAL = {"same-origin", "none"}
+_VOUCHED = "cross_site_vouched"
 
 
 def origin_of(url: str) -> str | None:
@@ -51,8 +52,27 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and str(port) != _DEFAULT_PORTS[parts.scheme] else "")
 
 
+def vouch_for(request: HttpRequest, url: str) -> None:
+    """The portal itself is about to redirect to ``url`` by way of another site (the
+    company sign-in's provider), on behalf of a request that was not cross-site: that one
+    arrival at ``url`` is the portal's own."""
+    request.session[_VOUCHED] = url
+
+
+def pass_on_vouch(request: HttpRequest, url: str) -> None:
+    """A vouched-for URL that only redirects (the plain search form) hands the vouch on."""
+    session = getattr(request, "session", None)
+    if session is not None and session.get(_VOUCHED) == request.get_full_path():
+        session[_VOUCHED] = url
+
+
 def is_cross_site(request: HttpRequest) -> bool:
-    """True when another site (not the portal, not a trusted link origin) started this request."""
+    """True when another site (not the portal, not a trusted link origin) started this request.
+    A URL the portal vouched for counts as the portal's own, once."""
+    session = getattr(request, "session", None)
+    if session is not None and _VOUCHED in session and session[_VOUCHED] == request.get_full_path():
+        del session[_VOUCHED]
+        return False
     referer = request.headers.get("Referer", "")
     referer_origin = origin_of(referer) if referer else None
     if referer_origin and referer_origin in settings.LOOKUP_LINK_ORIGINS:

@@ -9,6 +9,7 @@ and urllib3's own log records.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
@@ -19,8 +20,9 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, ReadTimeoutError
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util.retry import Retry
+from urllib3.util.timeout import Timeout
 
 logger = logging.getLogger(__name__)
 
@@ -152,15 +154,42 @@ def redact(text: str) -> str:
     return _redactor.redact(text)
 
 
+# The deadline of the lookup this thread is making, and the least time worth starting
+# another attempt with. Retry objects are shared by every thread; the deadline is not.
+_budget: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar("budget", default=None)
+_SHORTEST_TIMEOUT = 0.01
+
+
+class _Deadline(Timeout):
+    """One time budget for every attempt. urllib3 clones the timeout at the start of each
+    attempt, retries included; this clone gives the attempt what is left of the deadline
+    (connect, then read, out of that) instead of a fresh allowance."""
+
+    def __init__(self, *, deadline: float, connect: float) -> None:
+        self.deadline = deadline
+        super().__init__(connect=connect, total=max(deadline - time.monotonic(), _SHORTEST_TIMEOUT))
+
+    def clone(self) -> _Deadline:
+        return _Deadline(deadline=self.deadline, connect=self._connect)  # type: ignore[arg-type]
+
+
 class _Retry(Retry):
-    """urllib3's Retry, except that a read that timed out is never repeated: it has
-    already spent the read budget. A connection the server dropped (an idle keep-alive
-    closed as we reused it) is still retried."""
+    """urllib3's Retry, except that no retry starts without time for it: not after a read
+    that timed out (it spent the budget), and not when what is left of the deadline, after
+    the back-off, is too short for an answer. A connection the server dropped (an idle
+    keep-alive closed as we reused it) is still retried while there is time."""
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[no-untyped-def]
         if isinstance(error, ReadTimeoutError):
             raise MaxRetryError(_pool, url, error) from error
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        budget = _budget.get()
+        if budget is not None:
+            deadline, shortest_attempt = budget
+            if deadline - time.monotonic() - retry.get_backoff_time() < shortest_attempt:
+                # With a response (a 503), urlopen hands that response back: it is the answer.
+                raise MaxRetryError(_pool, url, error or ResponseError("no time left for a retry"))
+        return retry
 
 
 def _new_session(retries: int) -> requests.Session:
@@ -200,7 +229,8 @@ class SolarProofClient:
         self._session = _new_session(retries)
         # Connection attempts are fast or hopeless; keep most of the budget for the answer.
         self._connect_timeout = min(3.0, timeout / 4)
-        self._read_timeout = max(timeout - self._connect_timeout, 0.1)
+        # A retry that cannot get an answer in time only holds the worker longer.
+        self._shortest_attempt = min(0.5, timeout / 4)
 
     def __repr__(self) -> str:
         return f"SolarProofClient(base_url={self.base_url!r})"
@@ -208,11 +238,12 @@ class SolarProofClient:
     def get_customer_of_project(self, project_id: int) -> Customer:
         deadline = time.monotonic() + self.timeout
         params = {"action": ACTION, "project_id": str(project_id), "api_key": self._api_key}
+        budget = _budget.set((deadline, self._shortest_attempt))
         try:
             response = self._session.get(
                 self.base_url,
                 params=params,
-                timeout=(self._connect_timeout, self._read_timeout),
+                timeout=_Deadline(deadline=deadline, connect=self._connect_timeout),
                 stream=True,
                 allow_redirects=False,
             )
@@ -225,6 +256,8 @@ class SolarProofClient:
             ) from None
         except requests.RequestException as exc:
             raise UpstreamUnavailable(f"request failed: {type(exc).__name__}") from None
+        finally:
+            _budget.reset(budget)
         with response:
             body = self._read_body(response, deadline)
         return _interpret(response.status_code, body)
@@ -234,8 +267,16 @@ class SolarProofClient:
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise UpstreamError("body too large (declared)")
         body = bytearray()
+        connection = response.raw.connection
         try:
             while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise UpstreamUnavailable("answer too slow")
+                # The socket still has the read timeout the headers were given; a stalled
+                # body may only wait for what is left of the budget.
+                if connection is not None and connection.sock is not None:
+                    connection.sock.settimeout(max(remaining, _SHORTEST_TIMEOUT))
                 # read1 returns what has arrived, so a slow drip is measured against
                 # the deadline rather than waiting to fill a whole chunk.
                 chunk = response.raw.read1(_CHUNK, decode_content=True)

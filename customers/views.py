@@ -63,7 +63,9 @@ def search(request: HttpRequest) -> HttpResponse:
     project_id = form.cleaned_data["project"]
     if request.htmx:
         return _project_response(request, project_id)
-    return redirect("customers:project", project_id=project_id)
+    url = reverse("customers:project", kwargs={"project_id": project_id})
+    cross_site.pass_on_vouch(request, url)
+    return redirect(url)
 
 
 @require_GET

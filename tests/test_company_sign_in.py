@@ -101,6 +101,33 @@ def test_it_signs_in_with_the_mapped_role_and_looks_up_a_customer(client, ivy, p
     assert audit.verify_chain().ok
 
 
+# The way back from the provider is a redirect chain through another site: browsers send it
+# as cross-site, and the provider's origin as the Referer.
+FROM_THE_PROVIDER = {"HTTP_SEC_FETCH_SITE": "cross-site", "HTTP_REFERER": "http://127.0.0.1/"}
+
+
+def test_a_sign_in_begun_on_the_portal_lands_on_the_customer_though_the_way_back_is_cross_site(client, ivy):
+    start = client.get("/accounts/oidc/start/?next=/projects/2143/", HTTP_SEC_FETCH_SITE="same-origin")
+    landed = client.get(provider_answer(start["Location"]), **FROM_THE_PROVIDER)
+
+    assert "Judy Matherson" in text(client.get(landed["Location"], **FROM_THE_PROVIDER))
+    assert LookupEvent.objects.get().outcome == "found"
+    # The portal vouched for that one arrival only: the same link again is another site's.
+    assert "has not been looked up yet" in text(client.get("/projects/2143/", **FROM_THE_PROVIDER))
+    assert LookupEvent.objects.count() == 1
+
+
+def test_a_sign_in_begun_by_another_sites_link_ends_on_the_look_up_button(client, ivy, portal_upstream):
+    asked_before = portal_upstream.calls(2143)
+    start = client.get("/accounts/oidc/start/?next=/projects/2143/", HTTP_SEC_FETCH_SITE="cross-site")
+    landed = client.get(provider_answer(start["Location"]), **FROM_THE_PROVIDER)
+
+    page = client.get(landed["Location"], **FROM_THE_PROVIDER)
+    assert "has not been looked up yet" in text(page) and "Judy" not in text(page)
+    assert not LookupEvent.objects.exists()
+    assert portal_upstream.calls(2143) == asked_before
+
+
 def test_it_asks_for_the_code_with_pkce_state_and_nonce_and_proves_the_verifier(client, ivy):
     sign_in(client)
     asked = ivy.state.authorize_requests[-1]

@@ -164,3 +164,18 @@ def test_logs_are_json_lines_with_the_request_id(tmp_path):
     line = json.loads(finished.stderr.strip().splitlines()[-1])
     assert line["message"] == "hello" and line["level"] == "WARNING" and line["request_id"] == "-"
     assert Path(ROOT / "solarproof_portal/gunicorn.conf.py").exists()
+
+
+def test_the_worker_timeout_is_the_lookup_budget_plus_a_margin():
+    env = {**production_env(), "SOLARPROOF_TIMEOUT": "2.5"}
+    gunicorn_bin = str(Path(sys.executable).parent / "gunicorn")
+    printed = subprocess.run(  # noqa: S603
+        [gunicorn_bin, "--config", "solarproof_portal/gunicorn.conf.py", "--print-config", "solarproof_portal.wsgi"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    config = dict(re.findall(r"^(\w+)\s+= (.*)$", printed.stdout, re.M))
+    assert (config["timeout"], config["graceful_timeout"]) == ("10", "10"), printed.stderr

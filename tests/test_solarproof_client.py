@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from werkzeug import Response
@@ -354,13 +354,142 @@ def test_it_retries_when_a_kept_alive_connection_was_dropped(dropping_server):
     assert len(answered) == 2
 
 
-def test_it_never_repeats_a_read_that_timed_out(httpserver):
-    release = threading.Event()
-    httpserver.expect_request(PATH).respond_with_handler(lambda request: release.wait(3) and Response("{}"))
-    client = SolarProofClient(base_url=httpserver.url_for(PATH), api_key=KEY, timeout=0.6)
-    try:
-        with pytest.raises(solarproof.UpstreamUnavailable):
-            client.get_customer_of_project(1)
-    finally:
-        release.set()
-    assert len(httpserver.log) <= 1
+class CountingServer:
+    """A raw HTTP server on loopback that counts each request the moment its head has
+    arrived (before any answer), then answers as the test says: ``answer(conn)``."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+        self._count = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}{PATH}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            head = b""
+            try:
+                while not self._stop.is_set():
+                    while b"\r\n\r\n" not in head:
+                        data = conn.recv(65536)
+                        if not data:
+                            return
+                        head += data
+                    head = head.split(b"\r\n\r\n", 1)[1]
+                    with self._lock:
+                        self._count += 1
+                    if not self.answer(conn, self._stop):
+                        return
+            except OSError:
+                return
+
+    def requests_seen(self, *, settle: float = 0.5) -> int:
+        """The count once any request already on its way has arrived and been counted."""
+        time.sleep(settle)
+        with self._lock:
+            return self._count
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+        self._listener.close()
+
+
+@pytest.fixture
+def counting_server() -> Iterator[Callable[..., CountingServer]]:
+    servers: list[CountingServer] = []
+
+    def start(answer) -> CountingServer:
+        servers.append(CountingServer(answer))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def _never_answer(conn: socket.socket, stop: threading.Event) -> bool:
+    stop.wait(5)
+    return False
+
+
+def _slow_503(delay: float):
+    def answer(conn: socket.socket, stop: threading.Event) -> bool:
+        if stop.wait(delay):
+            return False
+        conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nContent-Type: text/plain\r\n\r\ndown")
+        return True  # keep-alive: a retry may come on the same connection
+
+    return answer
+
+
+def test_it_never_repeats_a_read_that_timed_out(counting_server):
+    server = counting_server(_never_answer)
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=1.0)
+    started = time.monotonic()
+
+    with pytest.raises(solarproof.UpstreamUnavailable):
+        client.get_customer_of_project(1)
+
+    assert time.monotonic() - started < 1.25
+    assert server.requests_seen() == 1
+
+
+def test_slow_503s_never_outlive_the_budget(counting_server):
+    # Each 503 takes 1.2 s: once fresh timeouts per attempt made a 2 s lookup take ~4 s.
+    server = counting_server(_slow_503(1.2))
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=2.0)
+    started = time.monotonic()
+
+    with pytest.raises(solarproof.UpstreamUnavailable):
+        client.get_customer_of_project(1)
+
+    assert time.monotonic() - started < 2.25
+    assert server.requests_seen() == 2  # the retry got what was left, 0.8 s, and no more
+
+
+def test_no_retry_starts_when_too_little_of_the_budget_is_left(counting_server):
+    server = counting_server(_slow_503(1.7))
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=2.0)
+    started = time.monotonic()
+
+    with pytest.raises(solarproof.UpstreamUnavailable):
+        client.get_customer_of_project(1)
+
+    assert time.monotonic() - started < 1.9  # the 503 is the answer: no 0.3 s attempt after it
+    assert server.requests_seen() == 1
+
+
+def test_a_body_that_stalls_after_late_headers_waits_only_for_what_is_left(counting_server):
+    def late_headers_then_nothing(conn: socket.socket, stop: threading.Event) -> bool:
+        if stop.wait(0.5):
+            return False
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{")
+        stop.wait(5)
+        return False
+
+    server = counting_server(late_headers_then_nothing)
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=1.0)
+    started = time.monotonic()
+
+    with pytest.raises(solarproof.UpstreamUnavailable):
+        client.get_customer_of_project(1)
+
+    assert time.monotonic() - started < 1.2  # what was left after the headers, not a fresh read timeout
+    assert server.requests_seen() == 1
