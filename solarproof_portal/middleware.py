@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import resolve
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -83,3 +84,25 @@ class IdleSessionMiddleware:
             if now - request.session.get("last_active", 0) >= self.RENEW_AFTER_SECONDS:
                 request.session["last_active"] = now
         return self.get_response(request)
+
+
+class HealthProbeMiddleware:
+    """/healthz and /readyz answer any Host and plain HTTP: a container's health check
+    asks http://127.0.0.1:8000 and a load balancer probes a target by its IP, neither
+    with an allowed host name or through the TLS proxy. So these two paths, GET or HEAD
+    only, are answered here, ahead of the host check and the HTTPS redirect (which the
+    middleware below this one and request.get_host() do); every other URL keeps both.
+    Neither answer says more than "ok" and which dependency is down."""
+
+    PATHS = frozenset({"/healthz", "/readyz"})
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info not in self.PATHS or request.method not in ("GET", "HEAD"):
+            return self.get_response(request)
+        # The views named in urls.py, as the URL resolver finds them.
+        response = resolve(request.path_info).func(request)
+        response["X-Content-Type-Options"] = "nosniff"
+        return response

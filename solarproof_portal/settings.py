@@ -247,6 +247,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "solarproof_portal.middleware.RequestIDMiddleware",
+    # Before anything that checks the Host or redirects to HTTPS: health probes only.
+    "solarproof_portal.middleware.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

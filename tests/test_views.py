@@ -277,13 +277,36 @@ def test_readyz_reports_database_and_cache(client):
     assert response.json() == {"ready": True, "database": "ok", "cache": "ok"}
 
 
-def test_readyz_is_503_when_the_cache_is_unreachable(settings, client):
+def test_readyz_stays_ready_with_the_cache_degraded_when_it_is_unreachable(settings, client):
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
     }
     response = client.get("/readyz")
-    assert response.status_code == 503
-    assert response.json()["cache"] == "unavailable"
+    assert response.status_code == 200
+    assert response.json() == {"ready": True, "database": "ok", "cache": "degraded"}
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_any_host_over_plain_http(settings, client, path):
+    settings.ALLOWED_HOSTS = ["portal.example.com.au"]
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get(path, HTTP_HOST="10.0.3.17:8000")
+    assert response.status_code == 200
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz/", "/readyz/x", "/accounts/login/", "/static/css/portal.css"])
+def test_every_other_url_keeps_the_host_check_and_the_https_redirect(settings, client, path):
+    settings.ALLOWED_HOSTS = ["portal.example.com.au"]
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get(path, HTTP_HOST="10.0.3.17:8000").status_code == 400
+    redirected = client.get(path, HTTP_HOST="portal.example.com.au")
+    assert redirected.status_code == 301 and redirected["Location"].startswith("https://portal.example.com.au/")
+
+
+def test_a_probe_posted_to_is_not_exempt(settings, client):
+    settings.ALLOWED_HOSTS = ["portal.example.com.au"]
+    assert client.post("/readyz", HTTP_HOST="10.0.3.17:8000").status_code == 400
 
 
 def test_unknown_pages_get_a_plain_404(sales_client):
