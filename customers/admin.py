@@ -1,10 +1,15 @@
+from typing import Any
+
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 
+from customers.history import record_review
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
+from solarproof_portal.middleware import client_ip
 
 
 class EstimatedCountPaginator(Paginator):
@@ -54,6 +59,42 @@ class LookupEventAdmin(ReadOnlyAdmin):
     list_filter = ("outcome",)
     search_fields = ("=username", "=project_id")
     list_select_related = ("user",)
+
+    # Reading the log through the admin is on the record, like the history pages: a
+    # review record for every list page and every event opened that was shown.
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        changelist = _shown(response, "cl")
+        if changelist is not None:
+            query = {key: request.GET.getlist(key)[-1][:150] for key in list(request.GET)[:20]}
+            _record(request, HistoryReview.Kind.ADMIN_LIST, query, rows=len(changelist.result_list))
+        return response
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        event = _shown(response, "original")
+        if event is not None:
+            _record(request, HistoryReview.Kind.ADMIN_VIEW, {"sequence": event.sequence}, rows=1)
+        return response
+
+
+def _shown(response: HttpResponse, name: str) -> Any:
+    """What an admin page is about to show (None for a redirect: nothing shown)."""
+    return (response.context_data or {}).get(name) if isinstance(response, TemplateResponse) else None
+
+
+def _record(request: HttpRequest, kind: HistoryReview.Kind, detail: dict[str, Any], *, rows: int) -> None:
+    record_review(
+        user=request.user,
+        kind=kind,
+        detail=detail,
+        rows=rows,
+        ip=client_ip(request),
+        request_id=getattr(request, "request_id", ""),
+    )
 
 
 @admin.register(HistoryReview)

@@ -44,6 +44,51 @@ class ProjectSearchForm(forms.Form):
         return project_id
 
 
+# The fixed reasons offered as one-tap buttons beside the search (LOOKUP_REASON). The
+# row stores the words staff saw, so the history and export read without a code table.
+REASONS = [
+    ("install_scheduled", "Install scheduled"),
+    ("customer_called", "Customer called"),
+    ("quote_follow_up", "Quote follow-up"),
+]
+REASON_MAX_LENGTH = 200
+
+
+class ReasonForm(forms.Form):
+    """Why a customer is looked up: a fixed reason (one tap) or the staff member's words.
+    Travels in the query string beside the project ID, so a link or Back repeats it."""
+
+    reason = forms.ChoiceField(label="Reason", required=False, choices=[("", ""), *REASONS])
+    reason_other = forms.CharField(
+        label="Other reason",
+        required=False,
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "enterkeyhint": "search", "placeholder": "e.g. warranty claim"}
+        ),
+        error_messages={"max_length": "Keep the reason under %(limit_value)d characters."},
+    )
+
+    def __init__(self, *args: object, required: bool = False, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.required = required
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean()
+        picked = dict(REASONS).get(cleaned.get("reason") or "")
+        text = picked or cleaned.get("reason_other") or ""
+        if self.required and not text and not self.errors:
+            self.add_error("reason", "Say why you are looking this customer up: tap a reason, or type one.")
+        cleaned["text"] = text or None
+        return cleaned
+
+    def as_query(self) -> dict[str, str]:
+        """The reason as query parameters, for the links that look the customer up again."""
+        if not self.is_valid() or not self.cleaned_data["text"]:
+            return {}
+        return {key: self.cleaned_data[key] for key in ("reason", "reason_other") if self.cleaned_data[key]}
+
+
 class HistoryFilterForm(forms.Form):
     """The history filters. Field names are the query parameters in DESIGN.md."""
 

@@ -84,7 +84,10 @@ def look_up_customer(
     request_id: str = "",
     refresh: bool = False,
     auth_method: AuthMethod | None = None,
+    reason: str | None = None,
 ) -> LookupResult:
+    """``reason``: why the staff member looks the customer up (LOOKUP_REASON), stored on
+    the audit row as given; None when it was not asked."""
     validate_project_id(project_id)
     started = time.monotonic()
     audit = functools.partial(
@@ -96,6 +99,7 @@ def look_up_customer(
         user_agent=user_agent,
         request_id=request_id,
         auth_method=auth_method,
+        reason=reason,
         started=started,
     )
     if not user.has_perm(PERMISSION):

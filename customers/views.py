@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -16,13 +17,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
 from accounts.sessions import auth_method
 from customers import contact_files, cross_site, history, lookups
-from customers.forms import HistoryFilterForm, ProjectSearchForm, SiteVisitForm
+from customers.forms import HistoryFilterForm, ProjectSearchForm, ReasonForm, SiteVisitForm
 from customers.models import HistoryReview, LookupEvent, Outcome
 from customers.presentation import CustomerCard, customer_card, day_chart
 from solarproof_portal.middleware import client_ip
@@ -64,6 +66,9 @@ def search(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         return _project_response(request, project_id)
     url = reverse("customers:project", kwargs={"project_id": project_id})
+    reason = _reason_form(request).as_query()
+    if reason:
+        url = f"{url}?{urlencode(reason)}"
     cross_site.pass_on_vouch(request, url)
     return redirect(url)
 
@@ -78,14 +83,26 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
     return _project_response(request, form.cleaned_data["project"])
 
 
+def _reason_form(request: HttpRequest) -> ReasonForm:
+    """The reason given with this request (LOOKUP_REASON), from its query string."""
+    return ReasonForm(request.GET, required=settings.LOOKUP_REASON == "required")
+
+
 def _look_up(request: HttpRequest, form: ProjectSearchForm, project_id: int) -> lookups.LookupResult | HttpResponse:
     """The audited lookup for this request; a refusal comes back as the page that says so.
     Without a role, NotPermitted (written to the log first) becomes the 403 page.
-    Another site's link gets the one-tap confirmation instead: nothing asked, nothing written."""
+    Another site's link gets the one-tap confirmation instead: nothing asked, nothing written.
+    When a reason is required and missing, nothing is looked up: the form asks for one."""
     if cross_site.is_cross_site(request):
         if not request.user.has_perm(lookups.PERMISSION):
             raise PermissionDenied("No role that may look up customers.")
         return cross_site.confirmation(request, project_ids=[project_id])
+    reason = None
+    if settings.LOOKUP_REASON != "off":
+        reason_form = _reason_form(request)
+        if not reason_form.is_valid():
+            return _render_lookup(request, form, reason_form=reason_form, status=400)
+        reason = reason_form.cleaned_data["text"]
     try:
         return lookups.look_up_customer(
             user=request.user,
@@ -95,6 +112,7 @@ def _look_up(request: HttpRequest, form: ProjectSearchForm, project_id: int) -> 
             request_id=getattr(request, "request_id", ""),
             refresh=request.GET.get("refresh") == "1",
             auth_method=auth_method(request),
+            reason=reason,
         )
     except lookups.AuditUnavailable as exc:
         return _render_lookup(request, form, problem=str(exc), status=503)
@@ -171,12 +189,30 @@ def site_visit_ics(request: HttpRequest, project_id: int) -> HttpResponse:
 def _render_lookup(
     request: HttpRequest, form: ProjectSearchForm, *, status: int = 200, **context: object
 ) -> HttpResponse:
-    context = {"form": form, "recent": _recent_lookups(request), **context}
+    context = {"form": form, "recent": _recent_lookups(request), **_reason_context(request, context), **context}
     template = "customers/_lookup.html" if request.htmx else "customers/lookup.html"
     response = render(request, template, context, status=status)
     # One URL, two bodies: caches and the back button must not mix the partial and the page.
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def _reason_context(request: HttpRequest, context: dict[str, object]) -> dict[str, object]:
+    """The reason picker's state, and the reason as a query string for the result's links
+    (save contact, calendar event, refresh), which look the customer up again."""
+    if settings.LOOKUP_REASON == "off":
+        return {"reason_mode": "off"}
+    reason_form = context.get("reason_form")
+    if reason_form is None:
+        given = "reason" in request.GET or "reason_other" in request.GET
+        reason_form = _reason_form(request) if given else ReasonForm(required=settings.LOOKUP_REASON == "required")
+    query = reason_form.as_query() if reason_form.is_bound else {}
+    return {
+        "reason_mode": settings.LOOKUP_REASON,
+        "reason_form": reason_form,
+        "reason_query": urlencode(query),
+        "reason_fields": list(query.items()),
+    }
 
 
 def _recent_lookups(request: HttpRequest) -> list[dict[str, object]]:

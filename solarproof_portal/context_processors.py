@@ -8,6 +8,7 @@ def portal(request: HttpRequest) -> dict[str, object]:
     return {
         "demo_mode": settings.SOLARPROOF_DEMO,
         "time_zone": settings.TIME_ZONE,
+        "lookup_reason": settings.LOOKUP_REASON,
         "access_contact": settings.PORTAL_ACCESS_CONTACT,
         "role_groups": _role_groups if signed_in_with_company_account(request) else (),
     }

@@ -128,3 +128,28 @@ def test_the_admin_lists_events_without_counting_them_all(client, django_user_mo
         client.get("/admin/customers/lookupevent/?q=sam.sales")
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
     assert all("WHERE" in sql.upper() for sql in counts), counts  # the filtered count only
+
+
+def test_the_admins_list_and_detail_pages_write_review_records(client, django_user_model, event, sales_user):
+    look_up_customer(user=sales_user, project_id=2144)
+    boss = django_user_model.objects.create_superuser("boss", password="pw-boss-123456")
+    client.force_login(boss)
+    listed = client.get("/admin/customers/lookupevent/", {"outcome": "found"}, REMOTE_ADDR="10.9.8.7")
+    assert listed.status_code == 200 and "2144" in listed.content.decode()
+    opened = client.get(f"/admin/customers/lookupevent/{event.pk}/change/")
+    assert opened.status_code == 200 and "2143" in opened.content.decode()
+    reviews = list(HistoryReview.objects.order_by("sequence").values("username", "kind", "detail", "rows", "ip"))
+    assert reviews == [
+        {"username": "boss", "kind": "admin_list", "detail": {"outcome": "found"}, "rows": 2, "ip": "10.9.8.7"},
+        {"username": "boss", "kind": "admin_view", "detail": {"sequence": 1}, "rows": 1, "ip": "127.0.0.1"},
+    ]
+    assert "Listed lookups in the admin" in client.get("/history/reviews/").content.decode()
+
+
+def test_the_admin_records_no_review_when_it_shows_no_event(client, django_user_model, admin_user_role, event):
+    client.force_login(admin_user_role)  # an Admin without staff status: no admin site
+    assert client.get("/admin/customers/lookupevent/").status_code == 302
+    boss = django_user_model.objects.create_superuser("boss", password="pw-boss-123456")
+    client.force_login(boss)
+    assert client.get("/admin/customers/lookupevent/999999/change/").status_code == 302  # not found
+    assert not HistoryReview.objects.exists()

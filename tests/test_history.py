@@ -201,7 +201,7 @@ def _csv(response) -> list[list[str]]:
 
 
 def test_the_export_has_the_documented_columns_and_iso_times(admin_client, people):
-    event = add_event(people["sam"], 2143, ip="192.0.2.5", request_id="req-9")
+    event = add_event(people["sam"], 2143, ip="192.0.2.5", request_id="req-9", auth_method="oidc")
     response = admin_client.get("/history/export.csv")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="lookup-history-')
@@ -217,10 +217,29 @@ def test_the_export_has_the_documented_columns_and_iso_times(admin_client, peopl
         "ip",
         "request_id",
         "duration_ms",
+        "auth_method",
     ]
-    assert row[0] == "1" and row[2:] == ["sam", "2143", "found", "", "web", "192.0.2.5", "req-9", "0"]
+    assert row[0] == "1" and row[2:] == ["sam", "2143", "found", "", "web", "192.0.2.5", "req-9", "0", "oidc"]
     assert datetime.fromisoformat(row[1]) == event.created_at
     assert row[1].endswith("+10:00")  # Brisbane, with its offset
+
+
+FIRST_TEN = ["sequence", "time", "username", "project_id", "outcome", "customer_id", "channel", "ip", "request_id",
+             "duration_ms"]  # fmt: skip
+
+
+@pytest.mark.parametrize("setting", ["optional", "required"])
+def test_the_export_adds_the_reason_at_the_end_only_while_reasons_are_asked(settings, admin_client, people, setting):
+    add_event(people["sam"], 2143, reason="Customer called", auth_method="local")
+    add_event(people["sam"], 2144, reason="=HYPERLINK(1)")
+    settings.LOOKUP_REASON = setting
+    header, first, second = _csv(admin_client.get("/history/export.csv"))
+    assert header == [*FIRST_TEN, "auth_method", "reason"]
+    assert (first[2:4], first[10:]) == (["sam", "2143"], ["local", "Customer called"])
+    assert second[10:] == ["", "'=HYPERLINK(1)"]
+    settings.LOOKUP_REASON = "off"
+    header, first, _ = _csv(admin_client.get("/history/export.csv"))
+    assert header == [*FIRST_TEN, "auth_method"] and len(first) == 11
 
 
 def test_the_export_neutralises_spreadsheet_formulas(admin_client, make_user):

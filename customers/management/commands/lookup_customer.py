@@ -2,11 +2,12 @@ import dataclasses
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from customers import lookups
-from customers.forms import parse_project_id
+from customers.forms import REASON_MAX_LENGTH, parse_project_id
 from customers.models import Channel
 
 
@@ -17,8 +18,11 @@ class Command(BaseCommand):
         parser.add_argument("project_id", help="the Solar Proof project ID")
         parser.add_argument("--as", dest="username", required=True, help="the portal user making the lookup")
         parser.add_argument("--refresh", action="store_true", help="skip the portal's short cache")
+        parser.add_argument(
+            "--reason", default="", help="why you look the customer up (stored on the audit row; LOOKUP_REASON)"
+        )
 
-    def handle(self, *args: Any, project_id: str, username: str, refresh: bool, **options: Any) -> None:
+    def handle(self, *args: Any, project_id: str, username: str, refresh: bool, reason: str, **options: Any) -> None:
         parsed = parse_project_id(project_id)
         if parsed is None:
             raise CommandError(f"Not a project ID: {project_id!r}. A project ID is a whole number such as 2143.")
@@ -28,8 +32,17 @@ class Command(BaseCommand):
             raise CommandError(f"No portal user named {username!r}.") from None
         if not user.is_active:
             raise CommandError(f"The user {username!r} is deactivated.")
+        reason = reason.strip()[:REASON_MAX_LENGTH]
+        if settings.LOOKUP_REASON == "required" and not reason:
+            raise CommandError("Say why you look this customer up: --reason TEXT (LOOKUP_REASON is required).")
         try:
-            result = lookups.look_up_customer(user=user, project_id=parsed, channel=Channel.CLI, refresh=refresh)
+            result = lookups.look_up_customer(
+                user=user,
+                project_id=parsed,
+                channel=Channel.CLI,
+                refresh=refresh,
+                reason=(reason or None) if settings.LOOKUP_REASON != "off" else None,
+            )
         except (lookups.NotPermitted, lookups.AuditUnavailable) as exc:
             raise CommandError(str(exc)) from None
         if not result.found:
