@@ -242,3 +242,26 @@ def test_concurrent_processes_never_fork_the_chain(committed_log, make_user):
     assert LookupEvent.objects.count() == 100
     assert sorted(LookupEvent.objects.values_list("sequence", flat=True)) == list(range(1, 101))
     assert verify() == "OK: 100 events verified"
+
+
+def test_concurrent_review_writers_never_fork_the_review_chain(committed_log, make_user):
+    admins = [make_user(f"reviewer{index}", "Admins") for index in range(6)]
+    errors: list[BaseException] = []
+
+    def write(user) -> None:
+        try:
+            for page in range(10):
+                record_review(user=user, kind=HistoryReview.Kind.VIEW, detail={"page": page}, rows=page)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(user,)) for user in admins]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(HistoryReview.objects.values_list("sequence", flat=True)) == list(range(1, 61))
+    assert verify() == "OK: 0 events and 60 review records verified"
