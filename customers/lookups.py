@@ -17,18 +17,17 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.utils import timezone
 
 from accounts.models import AuthMethod
-from customers import sandbox, solarproof
+from customers import access, sandbox, solarproof
 from customers.models import Channel, LookupEvent, Outcome
 from customers.ratelimit import hit_rate_limit
 
 logger = logging.getLogger(__name__)
 
-PERMISSION = "customers.look_up_customer"
+PERMISSION = access.LOOK_UP_PERMISSION
 MAX_PROJECT_ID = 2**32 - 1
 
 _OUTCOMES: dict[type[solarproof.SolarProofError], Outcome] = {
@@ -45,8 +44,9 @@ class InvalidProjectId(ValueError):
     pass
 
 
-class NotPermitted(PermissionDenied):
-    pass
+class NotPermitted(access.RoleRequired):
+    def __init__(self, message: str) -> None:
+        super().__init__(access.LOOK_UP_ROLES, message)
 
 
 class AuditUnavailable(Exception):

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from customers import views
 
@@ -9,6 +9,9 @@ urlpatterns = [
     path("projects/<int:project_id>/", views.project, name="project"),
     path("projects/<int:project_id>/contact.vcf", views.contact_vcf, name="contact_vcf"),
     path("projects/<int:project_id>/visit.ics", views.site_visit_ics, name="site_visit_ics"),
+    # Anything else under /projects/ (/projects/abc/, /projects/-1/): the portal's own
+    # "not a project ID" page, also while DEBUG would show Django's list of every URL.
+    re_path(r"^projects/(?P<rest>.*)$", views.not_a_project, name="not_a_project"),
     path("history/", views.history_page, name="history"),
     path("history/export.csv", views.history_export, name="history_export"),
     path("history/reviews/", views.history_reviews, name="history_reviews"),

@@ -7,9 +7,8 @@ import sys
 from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -22,8 +21,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
-from accounts.sessions import auth_method
-from customers import contact_files, cross_site, history, lookups
+from accounts.sessions import auth_method, signed_in_with_company_account
+from customers import access, contact_files, cross_site, history, lookups
 from customers.forms import HistoryFilterForm, ProjectSearchForm, ReasonForm, SiteVisitForm
 from customers.models import HistoryReview, LookupEvent, Outcome
 from customers.presentation import CustomerCard, customer_card, day_chart
@@ -50,12 +49,15 @@ _STATUS = {
 }
 
 
+def _require_look_up_role(request: HttpRequest) -> None:
+    access.require_role(request.user, access.LOOK_UP_PERMISSION, access.LOOK_UP_ROLES)
+
+
 @require_GET
 @login_required
 @never_cache
 def search(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm(lookups.PERMISSION):
-        raise PermissionDenied("No role that may look up customers.")
+    _require_look_up_role(request)
     if "project" not in request.GET:
         # ?q= only fills the field in (Back to a search page), it never looks anything up.
         return _render_lookup(request, ProjectSearchForm(initial={"project": request.GET.get("q", "")[:40]}))
@@ -88,14 +90,31 @@ def _reason_form(request: HttpRequest) -> ReasonForm:
     return ReasonForm(request.GET, required=settings.LOOKUP_REASON == "required")
 
 
+@require_GET
+@login_required
+@never_cache
+def not_a_project(request: HttpRequest, rest: str) -> HttpResponse:
+    """A path under /projects/ that no project route matched. "/projects/2143" gets its
+    slash; otherwise the search page says what a project ID is (404: there is no such page)."""
+    _require_look_up_role(request)
+    segment, slash, _ = rest.partition("/")
+    if not segment:
+        return redirect("customers:search")
+    form = ProjectSearchForm({"project": segment[:40]})
+    if form.is_valid() and not slash and segment.isdigit():
+        return redirect("customers:project", project_id=form.cleaned_data["project"])
+    if form.is_valid():
+        return render(request, "404.html", status=404)
+    return _render_lookup(request, form, status=404)
+
+
 def _look_up(request: HttpRequest, form: ProjectSearchForm, project_id: int) -> lookups.LookupResult | HttpResponse:
     """The audited lookup for this request; a refusal comes back as the page that says so.
     Without a role, NotPermitted (written to the log first) becomes the 403 page.
     Another site's link gets the one-tap confirmation instead: nothing asked, nothing written.
     When a reason is required and missing, nothing is looked up: the form asks for one."""
     if cross_site.is_cross_site(request):
-        if not request.user.has_perm(lookups.PERMISSION):
-            raise PermissionDenied("No role that may look up customers.")
+        _require_look_up_role(request)
         return cross_site.confirmation(request, project_ids=[project_id])
     reason = None
     if settings.LOOKUP_REASON != "off":
@@ -287,7 +306,7 @@ def _record_review(request: HttpRequest, kind: HistoryReview.Kind, filters: hist
     )
 
 
-can_review_history = permission_required("customers.view_lookupevent", raise_exception=True)
+can_review_history = access.role_required(access.REVIEW_PERMISSION, access.REVIEW_ROLES)
 
 
 @require_GET
@@ -355,6 +374,24 @@ def history_reviews(request: HttpRequest) -> HttpResponse:
     older = rows[history.PAGE_SIZE - 1].sequence if len(rows) > history.PAGE_SIZE else None
     context = {"reviews": rows[: history.PAGE_SIZE], "older": older, "tab": "reviews"}
     return render(request, "customers/history_reviews.html", context)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The 403 page. Someone with a portal role is told which role this page needs;
+    someone with none, whom to ask for one (the groups to join, with company sign-in)."""
+    needed = tuple(getattr(exception, "roles", ()))
+    held = []
+    if request.user.is_authenticated:
+        held = [name for name in request.user.groups.values_list("name", flat=True) if name in access.LOOK_UP_ROLES]
+    groups = []
+    if signed_in_with_company_account(request):
+        groups = [f"{value} ({role})" for value, role in settings.OIDC_ROLE_MAP.items() if role in needed]
+    context = {
+        "held_roles": sorted(held, key=access.LOOK_UP_ROLES.index),
+        "needed_roles": access.either(needed) if needed else "",
+        "needed_groups": groups,
+    }
+    return render(request, "403.html", context, status=403)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import resolve
 
@@ -43,6 +44,16 @@ class RequestIDMiddleware:
 class RequestIDLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id()
+        return True
+
+
+class ExpectedRefusalLogFilter(logging.Filter):
+    """A refusal the portal means (PermissionDenied: no role, or not the role a page needs)
+    is logged by django.request as one line, without the traceback of an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], PermissionDenied):
+            record.exc_info = record.exc_text = None
         return True
 
 

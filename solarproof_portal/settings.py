@@ -412,7 +412,10 @@ if LOG_FORMAT not in ("json", "plain"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "solarproof_portal.middleware.RequestIDLogFilter"}},
+    "filters": {
+        "request_id": {"()": "solarproof_portal.middleware.RequestIDLogFilter"},
+        "expected_refusal": {"()": "solarproof_portal.middleware.ExpectedRefusalLogFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "audit_line": {"format": "%(message)s"},
@@ -432,6 +435,10 @@ LOGGING = {
         # Every lookup event, review record, checkpoint and prune, for a log shipper to
         # keep off the box. Not propagated: the line is the record, in either LOG_FORMAT.
         "solarproof_portal.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},
+        # Django's own default adds a console handler to "django" while DEBUG is on, which
+        # printed every line twice (once bare, once through ours): one handler, the root's.
+        "django": {"handlers": [], "propagate": True},
+        "django.request": {"filters": ["expected_refusal"]},
         # urllib3 logs every request line at DEBUG; the query string carries the API key.
         "urllib3": {"level": "WARNING"},
         # Authlib logs the PKCE code verifier at DEBUG.

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("customers.urls")),
 ]
 
+handler403 = "customers.views.permission_denied"
 handler500 = "customers.views.server_error"

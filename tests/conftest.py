@@ -166,3 +166,15 @@ def no_secrets_or_personal_details_in_the_logs() -> Iterator[None]:
     leaks = [line for line in handler.lines for secret in secrets if secret in line]
     assert handler.lines, "the portal logged nothing at all: the check would prove nothing"
     assert not leaks, f"{len(leaks)} log lines hold a secret or a customer's details, e.g. {leaks[0][:300]}"
+
+
+@pytest.fixture(scope="session")
+def make_run_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """The portal configured exactly as `make run` configures it (DEBUG on, demo mode,
+    sandbox): its base URL and the file its log lines go to."""
+    from tests.support.processes import make_run_portal
+
+    folder = tmp_path_factory.mktemp("make-run")
+    log = folder / "runserver.log"
+    with make_run_portal(folder / "db.sqlite3", log=log) as url:
+        yield url, log

@@ -318,3 +318,86 @@ def test_unknown_pages_get_a_plain_404(sales_client):
 def test_reverse_names_are_stable():
     assert reverse("customers:search") == "/"
     assert reverse("customers:project", kwargs={"project_id": 2143}) == "/projects/2143/"
+
+
+@pytest.mark.parametrize("path", ["/projects/abc/", "/projects/-1/", "/projects/0x10/", "/projects/abc"])
+def test_it_answers_a_path_that_is_not_a_project_id_with_the_portals_own_page(settings, sales_client, path):
+    settings.DEBUG = True  # as `make run` runs: Django would list every URL instead
+    response = sales_client.get(path)
+    assert response.status_code == 404
+    assert "A project ID is a whole number such as 2143" in text(response)
+    assert 'name="project"' in response.content.decode()
+    assert "URLconf" not in response.content.decode()
+    assert not LookupEvent.objects.exists()
+
+
+def test_it_gives_a_project_path_without_its_slash_the_slash(sales_client):
+    response = sales_client.get("/projects/2143")
+    assert response.status_code == 302
+    assert response["Location"] == "/projects/2143/"
+    assert sales_client.get("/projects/")["Location"] == "/"
+
+
+def test_it_answers_a_path_below_a_project_with_the_portals_not_found_page(settings, sales_client):
+    settings.DEBUG = True
+    response = sales_client.get("/projects/2143/nothing-here")
+    assert response.status_code == 404
+    assert "There is nothing at this address" in text(response)
+    assert "URLconf" not in response.content.decode()
+
+
+def test_it_refuses_a_not_a_project_path_to_someone_without_a_role(client, no_role_user):
+    client.force_login(no_role_user)
+    response = client.get("/projects/abc/")
+    assert response.status_code == 403
+    assert 'name="project"' not in response.content.decode()
+
+
+def test_it_tells_an_installer_that_history_needs_the_admins_role(client, installer_user):
+    client.force_login(installer_user)
+    response = client.get("/history/")
+    assert response.status_code == 403
+    page = text(response)
+    assert "This page needs the Admins role" in page
+    assert f"signed in as {installer_user.username} with the Installers role" in page
+    assert "ask your manager or a portal administrator to give your account the Admins role" in page
+    assert "Sales, Installers or Admins" not in page
+    assert "/history/" not in hrefs(response)
+
+
+def test_it_tells_someone_without_a_role_what_it_always_did(client, no_role_user):
+    client.force_login(no_role_user)
+    page = text(client.get("/history/"))
+    assert "your account has no portal role that allows it" in page
+    assert "to give your account the Sales, Installers or Admins role" in page
+    assert "This page needs" not in page
+
+
+def test_it_shows_no_navigation_to_someone_without_a_role(client, no_role_user):
+    client.force_login(no_role_user)
+    response = client.get("/")
+    assert response.status_code == 403
+    assert 'aria-label="Main"' not in response.content.decode()
+    assert ">Look up</a>" not in response.content.decode()
+
+
+def test_it_shows_an_installer_the_look_up_link_but_not_history(installer_user, client):
+    client.force_login(installer_user)
+    response = client.get("/")
+    assert '<a href="/">Look up</a>' in response.content.decode()
+    assert "/history/" not in hrefs(response)
+
+
+def test_it_logs_an_expected_refusal_as_one_line_without_a_traceback(client, installer_user, no_role_user, caplog):
+    client.force_login(installer_user)
+    with caplog.at_level("INFO"):
+        client.get("/history/")
+    refusals = [record for record in caplog.records if record.name == "django.request"]
+    assert [record.getMessage() for record in refusals] == ["Forbidden (Permission denied): /history/"]
+    assert not refusals[0].exc_info and "Traceback" not in caplog.text
+    caplog.clear()
+    client.force_login(no_role_user)
+    with caplog.at_level("INFO"):
+        client.get("/projects/2143/")
+    assert "Traceback" not in caplog.text
+    assert [r.name for r in caplog.records if r.levelname == "WARNING"] == ["django.request"]

@@ -62,6 +62,20 @@
     window.history.replaceState(window.history.state, "", "/?q=" + encodeURIComponent(field.value));
   });
 
+  // Error answers (400 invalid ID, 404 no such project, 403 refused by Solar Proof, ...)
+  // are fragments like any other and htmx swaps them in (responseHandling in base.html),
+  // keeping their status. With DEBUG on, {% htmx_script %} also loads django-htmx's debug
+  // script, which replaces the whole document with any 400/403/404/500 answer: right for
+  // Django's own debug pages (whole documents), wrong for the portal's fragments. This
+  // listener on window, in the capture phase, runs before the script's on document and
+  // keeps fragments from reaching it; whole documents still go to it.
+  window.addEventListener("htmx:beforeOnLoad", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status >= 400 && !/^\s*<(!doctype|html)/i.test(xhr.responseText)) {
+      event.stopPropagation();
+    }
+  }, true);
+
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:load", function (event) { init(event.detail.elt); });
 })();

@@ -96,6 +96,44 @@ def gunicorn(env: dict[str, str], *, python: str = sys.executable, log: Path | N
             out.close()
 
 
+@contextmanager
+def make_run_portal(database: Path, *, log: Path) -> Iterator[str]:
+    """The portal as `make run` serves it: the Makefile's three commands with the `.env`
+    it writes (DJANGO_DEBUG=true, nothing else), so demo mode with the in-process sandbox
+    and Django's development server. Two differences only: a SQLite file of the test's own
+    instead of the checkout's db.sqlite3, and no autoreloader (one process to stop).
+    Yields the base URL; the server's log lines go to ``log``."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "DJANGO_DEBUG": "true",
+        "DATABASE_URL": f"sqlite:///{database}",
+    }
+    for command in (["migrate", "--noinput"], ["seed_demo"]):
+        subprocess.run(  # noqa: S603
+            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, timeout=120, capture_output=True
+        )
+    port = free_port()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(url + "/healthz", process=process)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 class RedisServer:
     """A Redis of the test's own on another port, which the test may stop and restart."""
 

@@ -1,0 +1,49 @@
+"""Which role a page needs, and the refusal that says so (the 403 page names the role)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+LOOK_UP_PERMISSION = "customers.look_up_customer"
+REVIEW_PERMISSION = "customers.view_lookupevent"
+
+# The roles (groups, made by migration 0002) that hold each permission.
+LOOK_UP_ROLES = ("Sales", "Installers", "Admins")
+REVIEW_ROLES = ("Admins",)
+
+
+class RoleRequired(PermissionDenied):
+    """A refusal that knows which roles would have been allowed."""
+
+    def __init__(self, roles: tuple[str, ...], message: str = "") -> None:
+        self.roles = roles
+        super().__init__(message or f"Needs one of the roles {', '.join(roles)}.")
+
+
+def require_role(user: object, permission: str, roles: tuple[str, ...]) -> None:
+    if not user.has_perm(permission):  # type: ignore[attr-defined]
+        raise RoleRequired(roles)
+
+
+def role_required(
+    permission: str, roles: tuple[str, ...]
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+            require_role(request.user, permission, roles)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def either(roles: tuple[str, ...] | list[str]) -> str:
+    """ "Admins", "Sales, Installers or Admins": as the 403 page says it."""
+    roles = list(roles)
+    return roles[0] if len(roles) == 1 else f"{', '.join(roles[:-1])} or {roles[-1]}"
