@@ -3,12 +3,13 @@ from typing import Any
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 
 from customers.history import record_review
-from customers.models import AuditAnchor, HistoryReview, LookupEvent
+from customers.models import AuditAnchor, HistoryReview, LookupEvent, Outcome
 from solarproof_portal.middleware import client_ip
 
 
@@ -49,16 +50,36 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class OutcomeWordFilter(admin.SimpleListFilter):
+    """The outcome words as stored and exported, so the admin reads like the CSV."""
+
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(outcome.value, outcome.value) for outcome in Outcome]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(outcome=self.value()) if self.value() else queryset
+
+
 @admin.register(LookupEvent)
 class LookupEventAdmin(ReadOnlyAdmin):
     list_display = (
-        "sequence", "created_at", "username", "project_id", "outcome", "customer_id", "channel", "auth_method", "ip",
-        "duration_ms",
+        "sequence", "created_at", "username", "project_id", "outcome_word", "customer_id", "channel", "auth_method",
+        "ip", "duration_ms",
     )  # fmt: skip
     # Each filter and search matches an index (outcome, username, project_id with sequence).
-    list_filter = ("outcome",)
+    list_filter = (OutcomeWordFilter,)
+    exclude = ("outcome",)
+    readonly_fields = ("outcome_word",)
     search_fields = ("=username", "=project_id")
     list_select_related = ("user",)
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_word(self, event: LookupEvent) -> str:
+        """The stored word (as in the CSV export), not the label staff read on the pages."""
+        return event.outcome
 
     # Reading the log through the admin is on the record, like the history pages: a
     # review record for every list page and every event opened that was shown.

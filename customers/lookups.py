@@ -111,8 +111,8 @@ def look_up_customer(
         result = LookupResult(
             project_id,
             Outcome.RATE_LIMITED,
-            message=f"You have made more than {limit} lookups in {_describe_window(window)}. "
-            "Wait a moment, then try again.",
+            message=f"{Outcome.RATE_LIMITED.label}: you have made more than {limit} lookups in "
+            f"{_describe_window(window)}. Wait a moment, then try again.",
         )
     else:
         result = _fetch(project_id, refresh=refresh)
@@ -131,7 +131,7 @@ def _fetch(project_id: int, *, refresh: bool) -> LookupResult:
         outcome = _OUTCOMES.get(type(exc), Outcome.UPSTREAM_ERROR)
         log = logger.error if outcome == Outcome.API_KEY_INVALID else logger.warning
         log("Solar Proof lookup failed: project=%s outcome=%s detail=%s", project_id, outcome, exc.detail)
-        return LookupResult(project_id, outcome, message=str(exc))
+        return LookupResult(project_id, outcome, message=f"{outcome.label}. {exc.advice}".strip())
     fetched_at = timezone.now()
     _cache_set(project_id, (customer, fetched_at))
     return LookupResult(project_id, Outcome.FOUND, customer, fetched_at=fetched_at)

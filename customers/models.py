@@ -20,18 +20,22 @@ class AuditLogIsAppendOnly(Exception):
 
 
 class Outcome(models.TextChoices):
+    """Each outcome's word, stored and exported as is (and shown in the admin), and its
+    label: the plain words staff read wherever an outcome is shown, the result page,
+    their recent lookups and the history. The result page adds what to do next."""
+
     FOUND = "found", "Found"
-    PROJECT_NOT_FOUND = "project_not_found", "Project not found"
-    NO_CUSTOMER = "no_customer", "No customer assigned"
+    PROJECT_NOT_FOUND = "project_not_found", "Solar Proof has no project with that ID"
+    NO_CUSTOMER = "no_customer", "That project exists, but no customer is assigned to it yet"
     # The portal refused the staff member (no role). Rows written before the next
     # outcome existed hold this for Solar Proof's refusals too.
-    NOT_AUTHORISED = "not_authorised", "Not authorised"
-    UPSTREAM_NOT_AUTHORISED = "upstream_not_authorised", "Solar Proof refused (unauthorised)"
-    API_KEY_INVALID = "api_key_invalid", "API key invalid"
-    INVALID_PARAMETERS = "invalid_parameters", "Invalid parameters"
-    UPSTREAM_ERROR = "upstream_error", "Upstream error"
-    UPSTREAM_UNAVAILABLE = "upstream_unavailable", "Upstream unavailable"
-    RATE_LIMITED = "rate_limited", "Rate limited"
+    NOT_AUTHORISED = "not_authorised", "Refused by the portal: no role that may look up customers"
+    UPSTREAM_NOT_AUTHORISED = "upstream_not_authorised", "Solar Proof does not allow the portal to see this project"
+    API_KEY_INVALID = "api_key_invalid", "The portal's Solar Proof key was refused: tell an administrator"
+    INVALID_PARAMETERS = "invalid_parameters", "Solar Proof said the request was incomplete: tell an administrator"
+    UPSTREAM_ERROR = "upstream_error", "Solar Proof gave an answer the portal could not read"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable", "Solar Proof did not answer"
+    RATE_LIMITED = "rate_limited", "Too many lookups in a short time"
 
 
 class Channel(models.TextChoices):

@@ -60,44 +60,45 @@ class Customer:
 
 
 class SolarProofError(Exception):
-    """Solar Proof did not give us a customer. ``str()`` is safe to show staff."""
+    """Solar Proof did not give us a customer. ``str()`` is what staff can do about it,
+    safe to show; what happened, in staff's words, is the audit outcome's label."""
 
-    message = "Solar Proof could not answer this request."
+    advice = "Try again in a minute."
 
     def __init__(self, detail: str = "") -> None:
         # ``detail`` is for logs and tests: our own words, never upstream text or URLs.
         self.detail = detail
-        super().__init__(self.message)
+        super().__init__(self.advice)
 
 
 class InvalidApiKey(SolarProofError):
-    message = "Solar Proof refused the portal's API key. Tell an administrator."
+    advice = ""
 
 
 class InvalidParameters(SolarProofError):
-    message = "Solar Proof said the request was incomplete. Tell an administrator."
+    advice = ""
 
 
 class ProjectNotFound(SolarProofError):
-    message = "Solar Proof has no project with that ID. Check the number and try again."
+    advice = "Check the number and try again."
 
 
 class NoCustomerAssigned(SolarProofError):
-    message = "That project exists, but no customer is assigned to it yet."
+    advice = ""
 
 
 class NotAuthorised(SolarProofError):
-    message = "Solar Proof does not allow the portal to see this project."
+    advice = ""
 
 
 class UpstreamError(SolarProofError):
     """Solar Proof answered, but with something we cannot use (or an error it would not name)."""
 
-    message = "Solar Proof gave an answer the portal could not read. Try again in a minute."
+    advice = "Try again in a minute."
 
 
 class UpstreamUnavailable(SolarProofError):
-    message = "Solar Proof did not answer. Try again in a minute."
+    advice = "Try again in a minute."
 
 
 # Current codes from the contract, and the spellings of Solar Proof's older docs.

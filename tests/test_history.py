@@ -301,3 +301,34 @@ def _bulk_chain(users: list) -> None:
         event.hash = prev = audit.hash_of(event)
         events.append(event)
     LookupEvent.objects.bulk_create(events, batch_size=2000)
+
+
+def test_it_shows_outcomes_in_staff_words_and_exports_the_outcome_words(admin_client, people):
+    add_event(people["sam"], 9503, outcome="upstream_unavailable")
+    add_event(people["ivy"], 9401, outcome="api_key_invalid")
+    page = admin_client.get("/history/", {"outcome": "upstream_unavailable"})
+    assert [row[4] for row in rows(page)] == ["Solar Proof did not answer"]
+    assert "outcome: Solar Proof did not answer" in text(page)
+    assert '<option value="api_key_invalid">The portal&#x27;s Solar Proof key was refused' in page.content.decode()
+    table = text(admin_client.get("/history/"))
+    assert "upstream_unavailable" not in table and "Upstream unavailable" not in table
+    export = b"".join(admin_client.get("/history/export.csv").streaming_content).decode()
+    assert ",upstream_unavailable," in export and ",api_key_invalid," in export
+    assert "did not answer" not in export
+
+
+def test_it_keeps_the_outcome_words_in_the_admin(client, django_user_model, people):
+    add_event(people["sam"], 9503, outcome="upstream_unavailable")
+    boss = django_user_model.objects.create_superuser("boss", password="pw-boss-123456")
+    client.force_login(boss)
+
+    def cells(url: str) -> list[str]:
+        return re.findall(r'<td class="field-outcome_word">([^<]*)</td>', client.get(url).content.decode())
+
+    assert cells("/admin/customers/lookupevent/") == ["upstream_unavailable"]
+    assert cells("/admin/customers/lookupevent/?outcome=upstream_unavailable") == ["upstream_unavailable"]
+    assert cells("/admin/customers/lookupevent/?outcome=api_key_invalid") == []
+    assert "did not answer" not in client.get("/admin/customers/lookupevent/").content.decode()
+    event = LookupEvent.objects.get()
+    detail = client.get(f"/admin/customers/lookupevent/{event.pk}/change/").content.decode()
+    assert "upstream_unavailable" in detail and "did not answer" not in detail

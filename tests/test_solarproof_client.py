@@ -68,7 +68,7 @@ def test_it_raises_a_typed_error_for_each_answer_that_is_not_a_customer(sandbox_
     with pytest.raises(error) as raised:
         sandbox_client.get_customer_of_project(project_id)
     assert type(raised.value) is error
-    assert str(raised.value) == error.message
+    assert str(raised.value) == error.advice
 
 
 def test_it_reports_a_wrong_key_as_invalid(sandbox_server):

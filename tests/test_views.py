@@ -119,7 +119,7 @@ def test_hostile_upstream_data_is_escaped_and_never_linked(sales_client):
         (9404, 404, "Solar Proof has no project with that ID."),
         (9405, 404, "no customer is assigned to it yet"),
         (9403, 403, "Solar Proof does not allow the portal to see this project."),
-        (9401, 502, "Solar Proof refused the portal's API key. Tell an administrator."),
+        (9401, 502, "The portal's Solar Proof key was refused: tell an administrator."),
         (9500, 502, "Solar Proof gave an answer the portal could not read."),
         (9503, 503, "Solar Proof did not answer. Try again in a minute."),
     ],
@@ -198,7 +198,7 @@ def test_rate_limited_lookups_answer_429_with_a_clear_message(settings, sales_cl
     sales_client.get("/projects/2143/")
     response = sales_client.get("/projects/2144/")
     assert response.status_code == 429
-    assert "You have made more than 1 lookups in a minute." in text(response)
+    assert "Too many lookups in a short time: you have made more than 1 lookups in a minute." in text(response)
 
 
 def test_recent_lookups_list_the_users_own_lookups_newest_first(client, sales_user, installer_user):
@@ -401,3 +401,25 @@ def test_it_logs_an_expected_refusal_as_one_line_without_a_traceback(client, ins
         client.get("/projects/2143/")
     assert "Traceback" not in caplog.text
     assert [r.name for r in caplog.records if r.levelname == "WARNING"] == ["django.request"]
+
+
+def test_it_names_outcomes_in_recent_lookups_as_the_result_page_does(sales_client):
+    for project_id in (9503, 9401, 9404):
+        sales_client.get(f"/projects/{project_id}/")
+    recent = text(sales_client.get("/")).split("Your recent lookups", 1)[1]
+    assert "Solar Proof did not answer" in recent
+    assert "The portal's Solar Proof key was refused: tell an administrator" in recent
+    assert "Solar Proof has no project with that ID" in recent
+    for internal in ("Upstream unavailable", "API key invalid", "upstream_unavailable", "Project not found"):
+        assert internal not in recent
+
+
+@pytest.mark.parametrize("project_id", [9404, 9405, 9403, 9401, 9400, 9500, 9503])
+def test_it_says_what_happened_in_the_one_wording_of_its_outcome(sales_client, project_id):
+    from customers.models import Outcome
+
+    page = text(sales_client.get(f"/projects/{project_id}/"))
+    outcome = Outcome(LookupEvent.objects.get().outcome)
+    assert f"Project {project_id}: no customer shown {outcome.label}." in page
+    recent = page.split("Your recent lookups", 1)[1]
+    assert outcome.label in recent
