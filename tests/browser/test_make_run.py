@@ -48,7 +48,7 @@ def search(page, typed: str) -> int:
 
 def assert_whole_styled_page(page, message: str) -> None:
     """Stylesheet applied, title, demo banner, header with its navigation, the search form,
-    no "Asking Solar Proof…" left behind, and the message exactly once where people read."""
+    no "Asking Solar Proof…" left behind, and the message exactly once in the answer."""
     assert page.locator("link[rel=stylesheet][href$='portal.css']").count() == 1
     banner_colour = page.eval_on_selector(".demo-banner", "el => getComputedStyle(el).backgroundColor")
     assert banner_colour not in ("rgba(0, 0, 0, 0)", "transparent")  # the stylesheet is applied
@@ -58,12 +58,14 @@ def assert_whole_styled_page(page, message: str) -> None:
     assert page.get_by_role("button", name="Look up").is_enabled()
     assert not page.locator("#lookup-busy").is_visible()
     assert page.locator("html").count() == 1 and page.locator("body .site-header").count() == 1
+    # The answer area (form and result); the recent lookups below list past answers.
     shown = page.evaluate(
-        """() => { const main = document.querySelector('main').cloneNode(true);
-                   main.querySelectorAll('.visually-hidden').forEach(el => el.remove());
-                   return main.innerText; }"""
+        """() => { const answer = document.querySelector('#lookup').cloneNode(true);
+                   answer.querySelectorAll('.visually-hidden, #lookup-busy').forEach(el => el.remove());
+                   return answer.textContent; }"""
     )
     assert shown.count(message) == 1, shown
+    assert page.locator("main [role=alert]:visible").count() <= 1
 
 
 ANSWERS = [
