@@ -117,8 +117,9 @@ def test_it_keeps_back_and_forward_whole_after_error_answers(demo_page):
 def step(page, move) -> None:
     """Back or Forward, then wait until a new document has loaded in full."""
     page.evaluate("window.previousDocument = true")
-    move()
-    page.wait_for_function("!window.previousDocument && document.readyState === 'complete'")
+    with page.expect_event("load"):
+        move()
+    assert page.evaluate("window.previousDocument") is None
 
 
 @pytest.mark.parametrize("path", ["/projects/-1/", "/projects/abc/"])
