@@ -56,7 +56,7 @@ def test_it_signs_checkpoints_with_ed25519_naming_the_key(settings, chain, check
     public.verify(base64.b64decode(statement["signature"]), message)  # raises if not Ed25519 over the statement
     assert statements(checkpoint_file) == [statement]
     assert verify("--checkpoints", str(checkpoint_file)) == (
-        f"OK: 5 events and 1 review record verified; 1 checkpoint in {checkpoint_file} hold (latest at sequence 5)"
+        f"OK: 5 events and 1 review record verified; 1 checkpoint holds ({checkpoint_file}, latest at sequence 5)"
     )
 
 
@@ -67,7 +67,7 @@ def test_a_whole_table_rewrite_is_caught_against_the_checkpoint_file(chain, sale
         record(sales_user, project_id)
     assert (
         verify("--checkpoints", "/dev/null")
-        == "OK: 5 events and 1 review record verified; 0 checkpoints in /dev/null hold"
+        == "OK: 5 events and 1 review record verified; 0 checkpoints hold (/dev/null)"
     )
     assert verify("--checkpoints", str(checkpoint_file)) == (
         "ERROR FAILED at sequence 5: the event at the checkpoint has a different hash (the log was rewritten)"
@@ -88,7 +88,7 @@ def test_an_emptied_table_is_caught_through_the_checkpoint_file(chain, checkpoin
     audit.take_checkpoint()
     tamper(f"DELETE FROM {TABLE}")
     tamper(f"DELETE FROM {REVIEWS}", table=REVIEWS)
-    assert verify("--checkpoints", "/dev/null") == "OK: 0 events verified; 0 checkpoints in /dev/null hold"
+    assert verify("--checkpoints", "/dev/null") == "OK: 0 events verified; 0 checkpoints hold (/dev/null)"
     assert verify("--checkpoints", str(checkpoint_file)).startswith(
         "ERROR FAILED at sequence 5: the log ends at sequence 0, before this checkpoint"
     )
@@ -136,7 +136,7 @@ def test_old_statements_verify_after_rotation_while_the_old_public_key_is_listed
     assert key_ids[0] != key_ids[1]
     assert (
         verify()
-        == f"OK: 6 events and 1 review record verified; 2 checkpoints in {checkpoint_file} hold (latest at sequence 6)"
+        == f"OK: 6 events and 1 review record verified; 2 checkpoints hold ({checkpoint_file}, latest at sequence 6)"
     )
     use_key(settings, new_seed, new_public)  # the old key dropped from the list
     assert "signed by a key not in AUDIT_VERIFY_KEYS" in verify()
@@ -186,7 +186,7 @@ def test_legacy_hmac_statements_are_named_or_checked(settings, chain, checkpoint
     settings.AUDIT_LEGACY_HMAC_KEY = "old-secret"
     assert (
         verify()
-        == f"OK: 3 events and 1 review record verified; 1 checkpoint in {checkpoint_file} hold (latest at sequence 5)"
+        == f"OK: 3 events and 1 review record verified; 1 checkpoint holds ({checkpoint_file}, latest at sequence 5)"
     )
     settings.AUDIT_LEGACY_HMAC_KEY = "another-secret"
     assert "signature is not valid" in verify()
@@ -344,7 +344,7 @@ def test_it_takes_a_checkpoint_every_n_events(
             events.append(record(sales_user, 2143 + n))
     kept = statements(checkpoint_file)
     assert [(s["sequence"], s["hash"]) for s in kept] == [(3, events[2].hash), (6, events[5].hash)]
-    assert verify() == f"OK: 7 events verified; 2 checkpoints in {checkpoint_file} hold (latest at sequence 6)"
+    assert verify() == f"OK: 7 events verified; 2 checkpoints hold ({checkpoint_file}, latest at sequence 6)"
 
 
 def test_it_takes_a_checkpoint_on_the_first_write_after_m_minutes(

@@ -45,7 +45,9 @@ class Command(BaseCommand):
         if path is not None:
             latest = max((s for s in statements if s.get("type", "checkpoint") == "checkpoint"),
                          key=lambda s: s.get("sequence", 0), default=None)  # fmt: skip
-            suffix = f"; {result.checkpoints} checkpoint{'s' if result.checkpoints != 1 else ''} in {path} hold"
-            if latest is not None and result.checkpoints:
-                suffix += f" (latest at sequence {latest['sequence']})"
+            held = "checkpoint holds" if result.checkpoints == 1 else "checkpoints hold"
+            latest_at = (
+                f", latest at sequence {latest['sequence']}" if latest is not None and result.checkpoints else ""
+            )
+            suffix = f"; {result.checkpoints} {held} ({path}{latest_at})"
         self.stdout.write(f"{result}{suffix}")
