@@ -78,6 +78,12 @@ def _review_head() -> tuple[int, str]:
 
 def append(**fields: Any) -> LookupEvent:
     """Append one event to the chain. Only ``LookupEvent.objects.record`` calls this."""
+    fields = {**fields, "ip": _IP_FIELD.get_prep_value(fields.get("ip"))}
+    if connection.vendor == "postgresql":
+        event = _append_in_one_round_trip(fields)
+        # Outside a transaction the row is committed already, and this runs at once.
+        transaction.on_commit(functools.partial(_published, "lookup", event.sequence, event), robust=True)
+        return event
     with transaction.atomic():
         _lock_chain()
         sequence, prev_hash = _head()
@@ -86,11 +92,44 @@ def append(**fields: Any) -> LookupEvent:
             prev_hash=prev_hash,
             # Taken under the lock, so time order and sequence order agree.
             created_at=timezone.now(),
-            **{**fields, "ip": _IP_FIELD.get_prep_value(fields.get("ip"))},
+            **fields,
         )
         event.hash = hash_of(event)
         event.save(force_insert=True)
         transaction.on_commit(functools.partial(_published, "lookup", event.sequence, event), robust=True)
+    return event
+
+
+# Stand-ins for what only the database knows under the lock (the sequence, the time, the
+# previous hash): the canonical text is cut at them, and the function joins it up again.
+_UNDER_LOCK = {"sequence": "\x01sequence", "created_at": "\x01created_at", "prev_hash": "\x01prev_hash"}
+_COLUMNS = (*CHAIN_FIELDS[2:-1], *LATER_CHAIN_FIELDS)
+_PLACEHOLDERS = ", ".join(["%s"] * (len(_COLUMNS) + 4))
+_APPEND_SQL = f"SELECT * FROM customers_lookupevent_append({_PLACEHOLDERS})"  # noqa: S608 - placeholders only
+
+
+def _canonical_pieces(event: LookupEvent) -> list[str]:
+    """The canonical text before the sequence, between it and the time, between the time
+    and the previous hash, and after it; the stand-ins' quotes are cut off with them."""
+    values = {name: getattr(event, name) for name in (*CHAIN_FIELDS, *LATER_CHAIN_FIELDS)} | _UNDER_LOCK
+    text = chain.canonical_json(chain.lookup_hashed_values(values))
+    pieces = []
+    for name in ("sequence", "created_at", "prev_hash"):
+        before, text = text.split(json.dumps(_UNDER_LOCK[name], ensure_ascii=False), 1)
+        pieces.append(before)
+    return [*pieces, text]
+
+
+def _append_in_one_round_trip(fields: dict[str, Any]) -> LookupEvent:
+    """PostgreSQL: lock, head, hash and INSERT in one database function (migration 0009),
+    one statement, committed when it returns unless the caller holds a transaction open.
+    It hashes the same canonical text as ``chain.lookup_hash``; the verifier recomputes it."""
+    event = LookupEvent(**fields)
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND_SQL, [*(getattr(event, name) for name in _COLUMNS), *_canonical_pieces(event)])
+        event.pk, event.sequence, event.created_at, event.prev_hash, event.hash = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias
     return event
 
 

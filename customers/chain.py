@@ -57,20 +57,29 @@ def _canonical_value(value: Any) -> Any:
     return value
 
 
-def _digest(values: list[Any]) -> str:
-    canonical = json.dumps(
+def canonical_json(values: list[Any]) -> str:
+    """The exact text that is hashed."""
+    return json.dumps(
         [_canonical_value(value) for value in values], separators=(",", ":"), ensure_ascii=False, sort_keys=True
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def lookup_hash(values: dict[str, Any]) -> str:
+def _digest(values: list[Any]) -> str:
+    return hashlib.sha256(canonical_json(values).encode()).hexdigest()
+
+
+def lookup_hashed_values(values: dict[str, Any]) -> list[Any]:
+    """What a lookup event's hash covers, in order (PostgreSQL's append builds on it too)."""
     hashed = [values[name] for name in LOOKUP_FIELDS]
     if values.get("auth_method") is not None:
         hashed.append(values["auth_method"])
     if values.get("reason") is not None:
         hashed.append(["reason", values["reason"]])
-    return _digest(hashed)
+    return hashed
+
+
+def lookup_hash(values: dict[str, Any]) -> str:
+    return _digest(lookup_hashed_values(values))
 
 
 def review_hash(values: dict[str, Any]) -> str:

@@ -265,3 +265,28 @@ def test_concurrent_review_writers_never_fork_the_review_chain(committed_log, ma
     assert not errors
     assert sorted(HistoryReview.objects.values_list("sequence", flat=True)) == list(range(1, 61))
     assert verify() == "OK: 0 events and 60 review records verified"
+
+
+def test_it_hashes_awkward_values_exactly_as_the_verifier_does(db, sales_user):
+    """On PostgreSQL the database function builds the hashed text; the verifier rebuilds
+    it in Python. Quotes, backslashes, control and non-ASCII characters, IPv6, nulls."""
+    first = record(
+        sales_user,
+        user_agent='Mozilla/5.0 ☀ "quoted" \\ back\tslash\u2028 café',
+        request_id="req:42.a-b",
+        ip="2001:db8::1",
+        auth_method="oidc",
+        reason='Job "7" \\ ☀',
+    )
+    second = record(sales_user, project_id=4294967295, ip=None, cache_hit=True, duration_ms=12345, customer_id=77)
+    for returned in (first, second):
+        stored = LookupEvent.objects.get(sequence=returned.sequence)
+        assert (returned.pk, returned.hash, returned.prev_hash, returned.created_at) == (
+            stored.pk,
+            stored.hash,
+            stored.prev_hash,
+            stored.created_at,
+        )
+        assert audit.hash_of(stored) == stored.hash
+    assert second.prev_hash == first.hash
+    assert verify() == "OK: 2 events verified"
