@@ -30,6 +30,9 @@ def hit_rate_limit(*, key: str, limit: int, window_seconds: int) -> bool:
 
 
 def _count_shared(cache_key: str, window_seconds: int) -> int:
+    count_in_window = getattr(cache, "count_in_window", None)
+    if count_in_window is not None:  # the portal's Redis cache: one round trip
+        return count_in_window(cache_key, window_seconds + 1)
     # add() is atomic and a no-op when the counter exists; incr() is atomic on Redis.
     cache.add(cache_key, 0, timeout=window_seconds + 1)
     try:

@@ -302,7 +302,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's, reusing one client per connection pool (solarproof_portal/cache.py).
+            "BACKEND": "solarproof_portal.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "solarproof-portal",
             # A Redis outage must cost a lookup milliseconds, not the request: the
