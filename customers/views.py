@@ -239,9 +239,8 @@ def _recent_lookups(request: HttpRequest) -> list[dict[str, object]]:
     if not request.user.is_authenticated:
         return []
     recent: dict[int, dict[str, object]] = {}
-    events = LookupEvent.objects.filter(user=request.user).order_by("-sequence")
     url = reverse("customers:project", kwargs={"project_id": 0}).replace("/0/", "/{}/")
-    for event in events.values("project_id", "outcome", "created_at")[: RECENT_LOOKUPS * 3]:
+    for event in LookupEvent.objects.recent_for(request.user.pk, RECENT_LOOKUPS * 3):
         event["url"] = url.format(event["project_id"])
         recent.setdefault(event["project_id"], event)
         if len(recent) == RECENT_LOOKUPS:

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import dateformat, timezone
 
 from customers.models import LookupEvent
 from tests.support.pages import hrefs, text
@@ -423,3 +424,10 @@ def test_it_says_what_happened_in_the_one_wording_of_its_outcome(sales_client, p
     assert f"Project {project_id}: no customer shown {outcome.label}." in page
     recent = page.split("Your recent lookups", 1)[1]
     assert outcome.label in recent
+
+
+def test_it_shows_when_each_recent_lookup_was_made_in_the_portals_time_zone(sales_client):
+    sales_client.get("/projects/2143/")
+    made = timezone.localtime(LookupEvent.objects.get().created_at)
+    page = sales_client.get("/").content.decode()
+    assert f'<time datetime="{dateformat.format(made, "c")}">{dateformat.format(made, "D j M, g:i a")}</time>' in page
