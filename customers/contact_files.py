@@ -10,7 +10,7 @@ import icalendar
 import vobject
 from django.utils import timezone
 
-from customers.presentation import CustomerCard
+from customers.presentation import CustomerCard, address_parts
 
 
 def vcard(card: CustomerCard) -> str:
@@ -30,9 +30,17 @@ def vcard(card: CustomerCard) -> str:
         mail.value = card.email.display
         mail.type_param = "INTERNET"
     if customer.site_address:
-        # Solar Proof gives the site as one line; it goes in whole as the street.
+        # Solar Proof gives the site as one line: split into street, suburb, state and
+        # postcode where it parses, so address books and maps file it properly; else the
+        # whole line goes in as the street rather than a guess.
+        parts = address_parts(customer.site_address)
         site = contact.add("adr")
-        site.value = vobject.vcard.Address(street=customer.site_address, country="Australia")
+        if parts:
+            site.value = vobject.vcard.Address(
+                street=parts.street, city=parts.suburb, region=parts.state, code=parts.postcode, country="Australia"
+            )
+        else:
+            site.value = vobject.vcard.Address(street=customer.site_address, country="Australia")
         site.type_param = "WORK"
         contact.add("label").value = customer.site_address
     notes = [f"Solar Proof project {card.project_id}"]
@@ -70,4 +78,7 @@ def site_visit(card: CustomerCard, *, start: datetime, minutes: int) -> bytes:
     lines.append(f"Solar Proof project {card.project_id}")
     event.add("description", "\n".join(lines))
     calendar.add_component(event)
+    # DTSTART names TZID=Australia/Brisbane (the portal's zone); RFC 5545 wants that zone
+    # defined in the file, or calendars may read the time as floating or refuse the file.
+    calendar.add_missing_timezones()
     return calendar.to_ical()

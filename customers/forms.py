@@ -140,4 +140,6 @@ class SiteVisitForm(forms.Form):
         cleaned = super().clean()
         if cleaned.get("date") and cleaned.get("time"):
             cleaned["start"] = timezone.make_aware(datetime.combine(cleaned["date"], cleaned["time"]))
+            if cleaned["start"] <= timezone.now():
+                self.add_error("date", "That time has passed: pick a visit date and time still to come.")
         return cleaned

@@ -114,6 +114,30 @@ def _url(base: str, query: dict[str, str]) -> str | None:
 _STATES = r"NSW|VIC|QLD|SA|WA|TAS|NT|ACT|New South Wales|Victoria|Queensland|South Australia|Western Australia|Tasmania|Northern Territory|Australian Capital Territory"  # noqa: E501
 
 
+@dataclass(frozen=True)
+class AddressParts:
+    street: str
+    suburb: str
+    state: str
+    postcode: str
+
+
+# "132 Mono Drive, Brisbane, QLD, 4321" and "1 Hack St, Perth WA 6000": street, suburb,
+# state and postcode, as the address warning reads them. Anything else is not guessed at.
+_ADDRESS = re.compile(
+    rf"(?P<street>.+?),\s*(?P<suburb>[^,]+?)[,\s]+(?P<state>{_STATES})[,\s]+(?P<postcode>\d{{4}})(?:[,\s]+Australia)?\s*",
+    re.IGNORECASE,
+)
+
+
+def address_parts(address: str) -> AddressParts | None:
+    """The parts of an Australian address, or None where it does not parse."""
+    match = _ADDRESS.fullmatch(address.strip())
+    if not match:
+        return None
+    return AddressParts(**{name: value.strip() for name, value in match.groupdict().items()})
+
+
 def address_warning(address: str) -> str:
     """Navigation apps guess when a state or a postcode is missing: say so before the drive."""
     if not address:

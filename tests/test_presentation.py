@@ -2,12 +2,13 @@
 
 import string
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from customers.forms import parse_project_id
 from customers.lookups import MAX_PROJECT_ID
-from customers.presentation import Phone, abn, address_warning, customer_card, email, phone
+from customers.presentation import AddressParts, Phone, abn, address_parts, address_warning, customer_card, email, phone
 from customers.solarproof import Customer
 
 
@@ -124,3 +125,26 @@ def test_the_project_id_parser_returns_a_valid_id_or_nothing(raw):
 def test_the_project_id_parser_refuses_what_is_not_an_id():
     for raw in ("", "abc", "0", "-5", "21 43", "2143abc", "4294967296", "1e3", "２１４３"):
         assert parse_project_id(raw) is None, raw
+
+
+@pytest.mark.parametrize(
+    ("address", "parts"),
+    [
+        ("132 Mono Drive, Brisbane, QLD, 4321", ("132 Mono Drive", "Brisbane", "QLD", "4321")),
+        ("1 Hack St, Perth WA 6000", ("1 Hack St", "Perth", "WA", "6000")),
+        ("Unit 4, 12 Smith St, Fitzroy, VIC 3065, Australia", ("Unit 4, 12 Smith St", "Fitzroy", "VIC", "3065")),
+        (
+            "9 Seaview Terrace, Byron Bay, New South Wales, 2481",
+            ("9 Seaview Terrace", "Byron Bay", "New South Wales", "2481"),
+        ),
+    ],
+)
+def test_it_splits_an_address_that_parses_into_its_parts(address, parts):
+    assert address_parts(address) == AddressParts(*parts)
+
+
+@pytest.mark.parametrize(
+    "address", ["Lot 12 Back Creek Road, near the old dairy", "5 Example Street, Mackay", "Brisbane QLD 4000", ""]
+)
+def test_it_does_not_guess_at_an_address_that_does_not_parse(address):
+    assert address_parts(address) is None
