@@ -245,16 +245,42 @@ class Bar:
     label: str
 
 
-CHART_WIDTH, CHART_HEIGHT, CHART_GAP = 600, 120, 2
+CHART_WIDTH, CHART_HEIGHT = 600, 120
 
 
-def day_chart(per_day: list[tuple[date, int]]) -> list[Bar]:
+@dataclass(frozen=True)
+class DayChart:
+    """Bars with what makes them readable from one day of data to thirty: the scale's top
+    (a round number at or above the busiest day) and the dates at both ends."""
+
+    bars: list[Bar]
+    top: int
+    first_day: date | None
+    last_day: date | None
+
+    @property
+    def half(self) -> float:
+        return self.top / 2
+
+
+def _round_up(peak: int) -> int:
+    """The scale's top: the busiest day rounded up to 1, 2 or 5 times a power of ten,
+    so the gridlines carry plain numbers (at least 2, so the half line is whole)."""
+    step = 1
+    while True:
+        for nice in (2, 5, 10):
+            if peak <= nice * step:
+                return nice * step
+        step *= 10
+
+
+def day_chart(per_day: list[tuple[date, int]]) -> DayChart:
     """Bars for an inline SVG of lookups per day; no chart library, nothing fetched."""
-    peak = max((count for _, count in per_day), default=0) or 1
+    top = _round_up(max((count for _, count in per_day), default=0))
     width = CHART_WIDTH / max(len(per_day), 1)
     bars = []
     for index, (day, count) in enumerate(per_day):
-        height = round(count / peak * (CHART_HEIGHT - 20), 1)
+        height = round(count / top * CHART_HEIGHT, 1)
         bars.append(
             Bar(
                 day=day,
@@ -265,4 +291,9 @@ def day_chart(per_day: list[tuple[date, int]]) -> list[Bar]:
                 label=f"{day:%a} {day.day} {day:%b}: {count} lookup{'s' if count != 1 else ''}",
             )
         )
-    return bars
+    return DayChart(
+        bars=bars,
+        top=top,
+        first_day=per_day[0][0] if per_day else None,
+        last_day=per_day[-1][0] if per_day else None,
+    )

@@ -336,7 +336,7 @@ def _render_history(request: HttpRequest, context: dict[str, object], *, status:
         response = render(request, "customers/_history_table.html", context, status=status)
     else:
         summary = history.summary()
-        context.update(summary=summary, bars=day_chart(summary.per_day), tab="history")
+        context.update(summary=summary, chart=day_chart(summary.per_day), tab="history")
         response = render(request, "customers/history.html", context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response

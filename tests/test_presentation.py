@@ -1,6 +1,7 @@
 """Links are built only from validated values; everything else is shown as text."""
 
 import string
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import given
@@ -8,7 +9,17 @@ from hypothesis import strategies as st
 
 from customers.forms import parse_project_id
 from customers.lookups import MAX_PROJECT_ID
-from customers.presentation import AddressParts, Phone, abn, address_parts, address_warning, customer_card, email, phone
+from customers.presentation import (
+    AddressParts,
+    Phone,
+    abn,
+    address_parts,
+    address_warning,
+    customer_card,
+    day_chart,
+    email,
+    phone,
+)
 from customers.solarproof import Customer
 
 
@@ -148,3 +159,23 @@ def test_it_splits_an_address_that_parses_into_its_parts(address, parts):
 )
 def test_it_does_not_guess_at_an_address_that_does_not_parse(address):
     assert address_parts(address) is None
+
+
+@pytest.mark.parametrize(("peak", "top"), [(0, 2), (1, 2), (2, 2), (3, 5), (7, 10), (12, 20), (57, 100), (150, 200)])
+def test_it_rounds_the_charts_scale_up_to_a_plain_number(peak, top):
+    today = date(2026, 11, 29)
+    per_day = [(today - timedelta(days=29 - index), 0) for index in range(30)]
+    per_day[-1] = (today, peak)
+    chart = day_chart(per_day)
+    assert chart.top == top
+    assert (chart.first_day, chart.last_day) == (date(2026, 10, 31), today)
+    assert chart.bars[-1].height == round(peak / top * 120, 1)
+    assert all(bar.height == 0 for bar in chart.bars[:-1])
+
+
+def test_it_keeps_thirty_busy_days_inside_the_chart():
+    today = date(2026, 11, 29)
+    chart = day_chart([(today - timedelta(days=29 - index), index * 7) for index in range(30)])
+    assert chart.top == 500 and len(chart.bars) == 30
+    assert max(bar.height for bar in chart.bars) <= 120 and min(bar.y for bar in chart.bars) >= 0
+    assert chart.bars[-1].x + 19 <= 600.5
