@@ -54,11 +54,14 @@ class PortalLogoutView(LogoutView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         company = oidc.enabled() and request.user.is_authenticated and signed_in_with_company_account(request)
         response = super().post(request, *args, **kwargs)
+        # A run sheet kept on this device for offline reading (and its service worker)
+        # goes with the session: the browser deletes the origin's storage on this answer.
+        response["Clear-Site-Data"] = '"storage"'
         if company:
             after = request.build_absolute_uri(resolve_url(settings.LOGOUT_REDIRECT_URL))
             provider_sign_out = oidc.end_session_url(after=after)
             if provider_sign_out:
-                return HttpResponseRedirect(provider_sign_out)
+                response = HttpResponseRedirect(provider_sign_out, headers={"Clear-Site-Data": '"storage"'})
         return response
 
 

@@ -143,3 +143,55 @@ class SiteVisitForm(forms.Form):
             if cleaned["start"] <= timezone.now():
                 self.add_error("date", "That time has passed: pick a visit date and time still to come.")
         return cleaned
+
+
+RUN_SHEET_MAX = 20
+# A project ID in a pasted list: the forms the search box reads ("Project #2143",
+# "project id: 2143", "#2143"), each standing on its own between spaces, commas,
+# semicolons or line breaks. Whatever else is in the list (names,
+# dashes, "job" notes) is left out and named back to the user, never guessed at.
+_LISTED_PROJECT_ID = re.compile(
+    r"(?<![^\s,;])(?:project(?:\s*id)?\s*)?(?:(?:no\.?|number)\s*)?[#:]?\s*([0-9]+)(?![^\s,;])", re.IGNORECASE
+)
+
+
+def parse_project_list(text: str) -> tuple[list[int], list[str]]:
+    """The project IDs in ``text`` in order, each once, and the words that were not IDs."""
+    ids: list[int] = []
+    stray: list[str] = []
+    position = 0
+    for match in _LISTED_PROJECT_ID.finditer(text):
+        stray += _words(text[position : match.start()])
+        position = match.end()
+        digits = match[1]
+        value = int(digits) if len(digits) <= 10 else 0
+        if not 1 <= value <= MAX_PROJECT_ID:
+            stray.append(match[0].strip())
+        elif value not in ids:
+            ids.append(value)
+    stray += _words(text[position:])
+    return ids, stray
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in re.split(r"[\s,;]+", text) if word.strip("#:-–.")]
+
+
+class RunSheetForm(forms.Form):
+    projects = forms.CharField(
+        label="Project IDs",
+        help_text=f"One per line, or separated by commas or spaces; up to {RUN_SHEET_MAX}.",
+        max_length=2000,
+        error_messages={"required": "Enter the project IDs of today's jobs, for example 2143, 2144."},
+        widget=forms.Textarea(
+            attrs={"rows": 5, "autocomplete": "off", "autocapitalize": "off", "spellcheck": "false"}
+        ),
+    )
+
+    def clean_projects(self) -> list[int]:
+        ids, self.stray = parse_project_list(self.cleaned_data["projects"])
+        if not ids:
+            raise forms.ValidationError("No project ID found: enter numbers such as 2143 (you can paste “#2143”).")
+        if len(ids) > RUN_SHEET_MAX:
+            raise forms.ValidationError(f"A run sheet holds up to {RUN_SHEET_MAX} projects; this list has {len(ids)}.")
+        return ids

@@ -79,6 +79,12 @@ class CustomerCard:
         return {True: "Yes", False: "No", None: ""}[self.customer.gst_registered]
 
     @property
+    def phones(self) -> list[tuple[str, Phone]]:
+        """Every number on record, labelled, for a printed sheet."""
+        numbers = (("Phone 1", self.phone1), ("Phone 2", self.phone2), ("Company phone", self.company_phone))
+        return [(label, number) for label, number in numbers if number]
+
+    @property
     def primary_phone(self) -> tuple[str, Phone] | None:
         """The number to ring first: phone 1 if it can be dialled, else the next that can."""
         numbers = (("phone 1", self.phone1), ("phone 2", self.phone2), ("company phone", self.company_phone))
@@ -109,6 +115,36 @@ def customer_card(customer: Customer, *, project_id: int) -> CustomerCard:
 def _url(base: str, query: dict[str, str]) -> str | None:
     """A fixed https origin with the (untrusted) values URL-encoded into its query."""
     return base + "?" + urlencode(query) if all(query.values()) else None
+
+
+# Google Maps URLs open with at most three waypoints in a phone's browser (nine
+# elsewhere), so a day's route is cut into legs of four stops: three waypoints and a
+# destination, each leg starting where the last one ended.
+ROUTE_STOPS_PER_LEG = 4
+
+
+@dataclass(frozen=True)
+class RouteLeg:
+    first: int  # the first and last stop's number in the day
+    last: int
+    href: str
+
+
+def route_legs(stops: list[tuple[int, str]]) -> list[RouteLeg]:
+    """A driving route through ``stops`` ((number in the day, site address), in order),
+    from wherever the phone is: the first leg has no origin, so Maps starts from here."""
+    legs = []
+    origin = ""
+    for start in range(0, len(stops), ROUTE_STOPS_PER_LEG):
+        leg = stops[start : start + ROUTE_STOPS_PER_LEG]
+        query = {"api": "1", "travelmode": "driving", "destination": leg[-1][1].strip()}
+        if origin:
+            query["origin"] = origin
+        if len(leg) > 1:
+            query["waypoints"] = "|".join(address.strip() for _, address in leg[:-1])
+        legs.append(RouteLeg(first=leg[0][0], last=leg[-1][0], href=_url("https://www.google.com/maps/dir/", query)))
+        origin = leg[-1][1].strip()
+    return legs
 
 
 _STATES = r"NSW|VIC|QLD|SA|WA|TAS|NT|ACT|New South Wales|Victoria|Queensland|South Australia|Western Australia|Tasmania|Northern Territory|Australian Capital Territory"  # noqa: E501

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from customers import views
+from customers import run_sheet_views, views
 
 app_name = "customers"
 
@@ -15,4 +15,8 @@ urlpatterns = [
     path("history/", views.history_page, name="history"),
     path("history/export.csv", views.history_export, name="history_export"),
     path("history/reviews/", views.history_reviews, name="history_reviews"),
+    path("run-sheet/", run_sheet_views.run_sheet, name="run_sheet"),
+    path("run-sheet/add/", run_sheet_views.run_sheet_add, name="run_sheet_add"),
+    path("run-sheet/keep/", run_sheet_views.run_sheet_keep, name="run_sheet_keep"),
+    path("run-sheet/sw.js", run_sheet_views.service_worker, name="run_sheet_service_worker"),
 ]

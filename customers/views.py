@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
 from accounts.sessions import auth_method, signed_in_with_company_account
-from customers import access, contact_files, cross_site, history, lookups
+from customers import access, contact_files, cross_site, history, lookups, run_sheets
 from customers.forms import HistoryFilterForm, ProjectSearchForm, ReasonForm, SiteVisitForm
 from customers.models import HistoryReview, LookupEvent, Outcome
 from customers.presentation import CustomerCard, customer_card, day_chart
@@ -151,6 +151,7 @@ def _project_response(
         result=result,
         card=customer_card(result.customer, project_id=project_id) if result.customer else None,
         visit_form=visit_form or SiteVisitForm(),
+        todays_sheet=run_sheets.todays_projects(request.session),
         status=status if result.found and status else _STATUS[result.outcome],
     )
     if request.htmx:

@@ -376,6 +376,9 @@ CONTENT_SECURITY_POLICY = {
         "font-src": [SELF],
         "connect-src": [SELF],
         "manifest-src": [SELF],
+        # The run sheet's service worker (/run-sheet/sw.js), registered only on "Keep on
+        # this device for today".
+        "worker-src": [SELF],
         # Signing out of a company account continues, by redirect, to the provider's
         # sign-out page; browsers hold that redirect of a form post to form-action.
         "form-action": [SELF, *([OIDC_ORIGIN] if OIDC_ORIGIN else [])],

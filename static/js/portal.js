@@ -76,6 +76,28 @@
     }
   }, true);
 
+  // A run sheet kept for offline reading (run-sheet.js) must not outlive the day or the
+  // session. Sign-out's answer also tells the browser to clear it (Clear-Site-Data);
+  // this covers browsers that ignore that header.
+  function forgetKeptSheet(onlyIfExpired) {
+    if (!window.caches || !("serviceWorker" in navigator)) return;
+    caches.has("run-sheet").then(function (exists) {
+      if (!exists) return null;
+      return caches.open("run-sheet").then(function (cache) { return cache.match("/run-sheet/kept.json"); })
+        .then(function (answer) { return answer ? answer.json() : {expires: 0}; });
+    }).then(function (kept) {
+      if (!kept || (onlyIfExpired && Date.now() < kept.expires)) return;
+      caches.delete("run-sheet");
+      navigator.serviceWorker.getRegistrations().then(function (registrations) {
+        registrations.forEach(function (registration) { registration.unregister(); });
+      });
+    });
+  }
+  forgetKeptSheet(true);
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches && event.target.matches("form.sign-out")) forgetKeptSheet(false);
+  });
+
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:load", function (event) { init(event.detail.elt); });
 })();

@@ -1,0 +1,298 @@
+"""The run sheet over HTTP: the address, what each job shows, the route, keeping it on a
+device, building it from result pages, and who may see it.
+
+Its lookups run in threads, so these tests commit (committed_db)."""
+
+import html
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from customers.forms import parse_project_list
+from customers.models import HistoryReview, LookupEvent
+from tests.support.pages import hrefs, text
+
+pytestmark = pytest.mark.usefixtures("committed_db")
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def installer_client(client, installer_user):
+    client.force_login(installer_user)
+    return client
+
+
+def route_links(page) -> list[str]:
+    return [html.unescape(href) for href in hrefs(page) if "/maps/dir/" in href and "travelmode=driving" in href]
+
+
+def route_stops(href: str) -> list[str]:
+    query = parse_qs(urlsplit(href).query)
+    waypoints = query["waypoints"][0].split("|") if "waypoints" in query else []
+    return [*query.get("origin", []), *waypoints, *query["destination"]]
+
+
+# --- the list of projects ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pasted", "ids", "stray"),
+    [
+        ("2143,2144,1003", [2143, 2144, 1003], []),
+        ("2143\r\n2144\r\n\r\n1003\r\n", [2143, 2144, 1003], []),
+        ("2143 2144  1003", [2143, 2144, 1003], []),
+        ("Project #2143\nproject id: 2144\n#1003; Project No. 1004", [2143, 2144, 1003, 1004], []),
+        ("2143, 2144, 2143", [2143, 2144], []),
+        ("2143 - Smith job\n2144 Jones (3 panels)", [2143, 2144], ["Smith", "job", "Jones", "(3", "panels)"]),
+        ("0 99999999999 2143", [2143], ["0", "99999999999"]),
+        ("abc2143", [], ["abc2143"]),
+    ],
+)
+def test_it_reads_a_pasted_list_as_the_search_box_reads_one_id(pasted, ids, stray):
+    assert parse_project_list(pasted) == (ids, stray)
+
+
+def test_it_gives_the_sheet_one_address_with_the_projects_in_order(installer_client):
+    response = installer_client.get("/run-sheet/", {"projects": "Project #2144\n2143 junk\n9404"})
+    assert response.status_code == 302
+    assert response["Location"] == "/run-sheet/?projects=2144,2143,9404"
+    assert not LookupEvent.objects.exists()  # the redirect looks nothing up
+
+    page = installer_client.get(response["Location"])
+    assert page.status_code == 200
+    assert "Left out, not project IDs: junk" in text(page)
+    names = re.findall(r'<h2 id="job-\d+-title"><span class="job-number">(\d+)\.</span> ([^<]+)</h2>', page.content.decode())
+    assert names == [("1", "Marcus Aurelio"), ("2", "Judy Matherson"), ("3", "Project 9404")]
+
+
+@pytest.mark.parametrize(
+    ("projects", "message"),
+    [
+        ("", "Enter the project IDs of today's jobs"),
+        ("Smith job", "No project ID found"),
+        (",".join(str(n) for n in range(1001, 1022)), "A run sheet holds up to 20 projects; this list has 21."),
+    ],
+)
+def test_it_explains_a_list_it_cannot_use(installer_client, projects, message):
+    response = installer_client.get("/run-sheet/", {"projects": projects})
+    assert response.status_code == 400
+    assert message in text(response)
+    assert 'aria-invalid="true"' in response.content.decode()
+    assert not LookupEvent.objects.exists()
+
+
+def test_the_empty_sheet_is_a_form_filled_in_from_todays_additions(installer_client):
+    assert "Project IDs" in text(installer_client.get("/run-sheet/"))
+    installer_client.post("/run-sheet/add/", {"project": "2143"})
+    installer_client.post("/run-sheet/add/", {"project": "1003"})
+    response = installer_client.get("/run-sheet/")
+    assert re.search(r"<textarea[^>]*>2143\n1003</textarea>", response.content.decode())
+    assert not LookupEvent.objects.exists()
+
+
+# --- what each job shows -----------------------------------------------------------
+
+
+def test_each_job_shows_what_the_installer_needs_first(installer_client):
+    page = installer_client.get("/run-sheet/?projects=2144,2148")
+    body = page.content.decode()
+    shown = text(page)
+
+    assert "1. Marcus Aurelio" in shown and "480 Mount Cotton Road, Capalaba, QLD, 4157" in shown
+    assert "Best time to call: Weekdays 7am-3pm" in shown
+    assert "Site contact: Dee (operations).<br>Loading dock at rear" in body  # line breaks kept
+    assert "2. Bazza Kowalski" in shown and "Lot 12 Back Creek Road, near the old dairy" in shown
+    assert "No mobile coverage past the grid. Ring from town.<br>Cattle grid: slow." in body
+    # The address warning where the card shows one, and only there.
+    assert shown.count("This address has no state or postcode") == 2  # the job, and before the route
+    assert 'aria-label="Call Marcus Aurelio, phone 1, (07) 3123 4567"' in body
+    assert 'aria-label="Call Bazza Kowalski, phone 1 (mobile), 0491 570 159"' in body
+    assert 'aria-label="Text Bazza Kowalski, mobile, 0491 570 159"' in body
+    assert "Text Marcus Aurelio" not in body  # a landline gets no Text
+    assert 'aria-label="Directions to the site of Bazza Kowalski (Google Maps, opens a new tab)"' in body
+    assert "tel:+61731234567" in hrefs(page) and "sms:+61491570159" in hrefs(page)
+
+
+def test_a_failing_project_shows_its_own_message_in_its_place(installer_client):
+    page = installer_client.get("/run-sheet/?projects=2143,9404,9503,2144")
+    shown = text(page)
+    assert page.status_code == 200
+    assert re.search(r"1\. Judy Matherson .* 2\. Project 9404 No customer shown: Solar Proof has no project", shown)
+    assert "3. Project 9503 No customer shown:" in shown
+    assert "4. Marcus Aurelio" in shown
+
+
+def test_hostile_data_on_the_sheet_is_shown_as_text(installer_client):
+    body = installer_client.get("/run-sheet/?projects=2147").content.decode()
+    assert "<script>alert" not in body and "<iframe" not in body and "<marquee" not in body
+    assert "&lt;script&gt;alert(&#x27;first&#x27;)&lt;/script&gt;" in body
+    assert "javascript:" not in " ".join(re.findall(r'href="([^"]*)"', body)).lower()
+
+
+def test_the_up_and_down_controls_lead_to_the_sheet_in_the_new_order(installer_client):
+    page = installer_client.get("/run-sheet/?projects=2143,2144,1003")
+    body = page.content.decode()
+    assert 'href="/run-sheet/?projects=2144,2143,1003#job-2144" aria-label="Move Marcus Aurelio up, to stop 1"' in body
+    assert 'href="/run-sheet/?projects=2143,1003,2144#job-2144" aria-label="Move Marcus Aurelio down, to stop 3"' in body
+    assert "Move Judy Matherson up" not in body and "Move Ava Nguyen down" not in body  # the ends
+
+
+# --- the route ---------------------------------------------------------------------
+
+
+def test_the_route_goes_from_here_through_every_site_in_order(installer_client):
+    page = installer_client.get("/run-sheet/?projects=1003,2143,9404,2144")
+    routes = route_links(page)
+    assert len(routes) == 1 and routes[0].startswith("https://www.google.com/maps/dir/?api=1&")
+    assert "origin" not in parse_qs(urlsplit(routes[0]).query)  # from the phone's own location
+    assert route_stops(routes[0]) == [
+        "221 Old Cleveland Road, Coorparoo, QLD, 4151",
+        "132 Mono Drive, Brisbane, QLD, 4321",
+        "480 Mount Cotton Road, Capalaba, QLD, 4157",
+    ]
+    assert "Not on the route (no customer or no site address): stop 3." in text(page)
+
+
+def test_a_long_day_is_split_into_legs_that_open_on_phones(installer_client):
+    ids = [1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009]
+    page = installer_client.get("/run-sheet/?projects=" + ",".join(map(str, ids)))
+    legs = route_links(page)
+    assert len(legs) == 3
+    stops = [route_stops(href) for href in legs]
+    assert [len(leg) for leg in stops] == [4, 5, 2]  # later legs start where the last ended
+    assert stops[1][0] == stops[0][-1] and stops[2][0] == stops[1][-1]
+    assert all(len(parse_qs(urlsplit(href).query).get("waypoints", [""])[0].split("|")) <= 3 for href in legs)
+    assert "Route in Google Maps, part 2: stops 5–8" in text(page)
+
+
+def test_sites_with_an_address_warning_are_flagged_before_the_route(installer_client):
+    body = installer_client.get("/run-sheet/?projects=2143,2148").content.decode()
+    warning = body.index("Stop 2, Bazza Kowalski: This address has no state or postcode")
+    assert warning < body.index("Route in Google Maps")
+
+
+# --- keeping it on the device ------------------------------------------------------
+
+
+def test_keeping_a_sheet_is_recorded_naming_its_projects(installer_client):
+    response = installer_client.post("/run-sheet/keep/", {"projects": "2143,9404,2144"}, HTTP_X_REQUEST_ID="keep-1")
+    assert response.status_code == 200
+    assert re.search(r"Saved at \d{1,2}:\d{2} [ap]\.m\., may be out of date\.", text(response))
+    assert "Keep on this device for today" not in text(response) and "Move down" not in text(response)
+
+    review = HistoryReview.objects.get()
+    assert (review.username, review.kind, review.filters, review.rows, review.request_id) == (
+        "ivy.installer",
+        "keep",
+        {"projects": [2143, 9404, 2144]},
+        3,
+        "keep-1",
+    )
+    # The copy that left for the device was looked up, and audited, like any sheet.
+    assert sorted(LookupEvent.objects.filter(request_id="keep-1").values_list("project_id", flat=True)) == [
+        2143,
+        2144,
+        9404,
+    ]
+
+
+def test_admins_see_kept_sheets_among_the_reviews(installer_client, client, admin_user_role):
+    installer_client.post("/run-sheet/keep/", {"projects": "2143,2144"})
+    client.force_login(admin_user_role)
+    shown = text(client.get("/history/reviews/"))
+    assert "ivy.installer Kept a run sheet on a device projects=[2143, 2144] 2" in shown
+
+
+def test_keeping_needs_a_post_a_role_and_a_valid_list(installer_client, client, no_role_user):
+    assert installer_client.get("/run-sheet/keep/").status_code == 405
+    assert installer_client.post("/run-sheet/keep/", {"projects": "nothing"}).status_code == 400
+    client.force_login(no_role_user)
+    assert client.post("/run-sheet/keep/", {"projects": "2143"}).status_code == 403
+    assert not HistoryReview.objects.exists()
+
+
+def test_every_customer_page_of_the_sheet_is_no_store(installer_client):
+    for response in (
+        installer_client.get("/run-sheet/?projects=2143"),
+        installer_client.post("/run-sheet/keep/", {"projects": "2143"}),
+        installer_client.get("/projects/2143/"),
+    ):
+        assert "no-store" in response["Cache-Control"]
+
+
+def test_the_service_worker_is_served_from_the_run_sheets_path_and_holds_no_data(client):
+    response = client.get("/run-sheet/sw.js")  # no sign-in: it holds nothing of anyone
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/javascript; charset=utf-8"
+    assert response["Cache-Control"] == "no-cache"
+    body = response.content.decode()
+    assert "cache.put" not in body and ".add(" not in body and "addAll" not in body  # it stores nothing
+    assert 'var SHEET_PATH = "/run\\u002Dsheet/"' in body
+
+
+def test_signing_out_tells_the_browser_to_delete_what_it_kept(installer_client):
+    response = installer_client.post("/accounts/logout/")
+    assert response["Clear-Site-Data"] == '"storage"'
+
+
+def test_the_policy_lets_only_our_own_worker_run(installer_client):
+    policy = installer_client.get("/run-sheet/?projects=2143")["Content-Security-Policy"]
+    assert "worker-src 'self'" in policy and "unsafe-inline" not in policy
+
+
+# --- built from result pages -------------------------------------------------------
+
+
+def test_add_to_todays_run_sheet_from_a_result(installer_client):
+    result = installer_client.get("/projects/2143/")
+    assert "Add to today's run sheet" in text(result)
+
+    added = installer_client.post("/run-sheet/add/", {"project": "2143"}, **HTMX)
+    assert added.status_code == 200
+    assert text(added) == "On today's run sheet (1 project). Open today's run sheet"
+    assert installer_client.session["run_sheet"]["projects"] == [2143]
+    assert "On today's run sheet (1 project)" in text(installer_client.get("/projects/2143/"))
+
+    without_javascript = installer_client.post("/run-sheet/add/", {"project": "2144"})
+    assert without_javascript["Location"] == "/run-sheet/"
+    assert installer_client.session["run_sheet"]["projects"] == [2143, 2144]
+
+
+def test_adding_refuses_bad_input_and_a_full_sheet(installer_client):
+    assert installer_client.post("/run-sheet/add/", {"project": "x"}).status_code == 400
+    for project_id in range(1001, 1021):
+        installer_client.post("/run-sheet/add/", {"project": project_id})
+    response = installer_client.post("/run-sheet/add/", {"project": "2143"}, **HTMX)
+    assert "already holds 20" in text(response)
+
+
+# --- who may see it ----------------------------------------------------------------
+
+
+def test_anonymous_users_are_sent_to_sign_in(client):
+    for url in ("/run-sheet/", "/run-sheet/?projects=2143"):
+        assert client.get(url)["Location"].startswith("/accounts/login/?next=")
+    assert client.post("/run-sheet/add/", {"project": "2143"})["Location"].startswith("/accounts/login/")
+    assert not LookupEvent.objects.exists()
+
+
+@pytest.mark.parametrize("role", ["Sales", "Installers", "Admins"])
+def test_every_role_that_looks_up_customers_may_use_the_sheet(client, make_user, role):
+    client.force_login(make_user("someone", role))
+    assert client.get("/run-sheet/?projects=2143").status_code == 200
+    assert LookupEvent.objects.get().outcome == "found"
+
+
+def test_a_user_without_a_role_gets_403_and_each_attempt_is_audited(client, no_role_user):
+    client.force_login(no_role_user)
+    assert client.get("/run-sheet/").status_code == 403
+    assert client.post("/run-sheet/add/", {"project": "2143"}).status_code == 403
+    response = client.get("/run-sheet/?projects=2143,2144")
+    assert response.status_code == 403
+    assert "Judy" not in text(response)
+    assert sorted(LookupEvent.objects.values_list("project_id", "outcome")) == [
+        (2143, "not_authorised"),
+        (2144, "not_authorised"),
+    ]
