@@ -183,9 +183,7 @@ class RunSheetForm(forms.Form):
         help_text=f"One per line, or separated by commas or spaces; up to {RUN_SHEET_MAX}.",
         max_length=2000,
         error_messages={"required": "Enter the project IDs of today's jobs, for example 2143, 2144."},
-        widget=forms.Textarea(
-            attrs={"rows": 5, "autocomplete": "off", "autocapitalize": "off", "spellcheck": "false"}
-        ),
+        widget=forms.Textarea(attrs={"rows": 5, "autocomplete": "off", "autocapitalize": "off", "spellcheck": "false"}),
     )
 
     def clean_projects(self) -> list[int]:

@@ -142,7 +142,7 @@ def _job(number: int, entry: run_sheets.SheetEntry, order: list[int]) -> Job:
 @login_required
 @never_cache
 def run_sheet_add(request: HttpRequest) -> HttpResponse:
-    """"Add to today's run sheet" on a result page: kept in the session, not the browser."""
+    """ "Add to today's run sheet" on a result page: kept in the session, not the browser."""
     _require_role(request)
     form = ProjectSearchForm(request.POST)
     if not form.is_valid():

@@ -21,7 +21,7 @@ from django.db import connections
 from django.utils import timezone
 
 from accounts.models import AuthMethod
-from customers import lookups
+from customers import history, lookups
 from customers.forms import RUN_SHEET_MAX
 from customers.models import HistoryReview
 
@@ -95,15 +95,15 @@ def look_up_run_sheet(
 
 
 def record_kept_sheet(*, user: Any, project_ids: Sequence[int], ip: str | None, request_id: str) -> HistoryReview:
-    """A sheet's customers are leaving for a device's storage: on the record, by project."""
-    return HistoryReview.objects.create(
+    """A sheet's customers are leaving for a device's storage: on the review record, by
+    project (no personal details), beside the lookups that fetched them (same request ID)."""
+    return history.record_review(
         user=user,
-        username=user.get_username(),
-        kind=HistoryReview.Kind.KEEP,
-        filters={"projects": list(project_ids)},
+        kind=HistoryReview.Kind.KEPT_ON_DEVICE,
+        detail={"projects": list(project_ids)},
         rows=len(project_ids),
         ip=ip,
-        request_id=request_id[:64],
+        request_id=request_id,
     )
 
 

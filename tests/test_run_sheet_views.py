@@ -63,7 +63,8 @@ def test_it_gives_the_sheet_one_address_with_the_projects_in_order(installer_cli
     page = installer_client.get(response["Location"])
     assert page.status_code == 200
     assert "Left out, not project IDs: junk" in text(page)
-    names = re.findall(r'<h2 id="job-\d+-title"><span class="job-number">(\d+)\.</span> ([^<]+)</h2>', page.content.decode())
+    title = re.compile(r'<h2 id="job-\d+-title"><span class="job-number">(\d+)\.</span> ([^<]+)</h2>')
+    names = title.findall(page.content.decode())
     assert names == [("1", "Marcus Aurelio"), ("2", "Judy Matherson"), ("3", "Project 9404")]
 
 
@@ -134,9 +135,10 @@ def test_hostile_data_on_the_sheet_is_shown_as_text(installer_client):
 def test_the_up_and_down_controls_lead_to_the_sheet_in_the_new_order(installer_client):
     page = installer_client.get("/run-sheet/?projects=2143,2144,1003")
     body = page.content.decode()
-    assert 'href="/run-sheet/?projects=2144,2143,1003#job-2144" aria-label="Move Marcus Aurelio up, to stop 1"' in body
-    assert 'href="/run-sheet/?projects=2143,1003,2144#job-2144" aria-label="Move Marcus Aurelio down, to stop 3"' in body
-    assert "Move Judy Matherson up" not in body and "Move Ava Nguyen down" not in body  # the ends
+    up = 'href="/run-sheet/?projects=2144,2143,1003#job-2144" aria-label="Move Marcus Aurelio up, to stop 1"'
+    down = 'href="/run-sheet/?projects=2143,1003,2144#job-2144" aria-label="Move Marcus Aurelio down, to stop 3"'
+    assert up in body and down in body
+    assert "Move Judy Matherson up" not in body and "Move Ava Kelly down" not in body  # the ends
 
 
 # --- the route ---------------------------------------------------------------------
@@ -183,9 +185,9 @@ def test_keeping_a_sheet_is_recorded_naming_its_projects(installer_client):
     assert "Keep on this device for today" not in text(response) and "Move down" not in text(response)
 
     review = HistoryReview.objects.get()
-    assert (review.username, review.kind, review.filters, review.rows, review.request_id) == (
+    assert (review.username, review.kind, review.detail, review.rows, review.request_id) == (
         "ivy.installer",
-        "keep",
+        "kept_on_device",
         {"projects": [2143, 9404, 2144]},
         3,
         "keep-1",
@@ -202,7 +204,7 @@ def test_admins_see_kept_sheets_among_the_reviews(installer_client, client, admi
     installer_client.post("/run-sheet/keep/", {"projects": "2143,2144"})
     client.force_login(admin_user_role)
     shown = text(client.get("/history/reviews/"))
-    assert "ivy.installer Kept a run sheet on a device projects=[2143, 2144] 2" in shown
+    assert "ivy.installer Kept customers' details on a device projects=[2143, 2144] 2" in shown
 
 
 def test_keeping_needs_a_post_a_role_and_a_valid_list(installer_client, client, no_role_user):

@@ -1,0 +1,209 @@
+"""The installer's day in a real browser: build a run sheet, reorder it, take the route,
+keep it for reading without signal, and lose it at sign-out."""
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
+
+from customers.models import HistoryReview, LookupEvent
+from tests.browser.conftest import ARTIFACTS, VIEWPORTS
+from tests.browser.test_accessibility import axe_violations
+
+pytestmark = pytest.mark.browser
+
+ADDRESSES = {
+    2143: "132 Mono Drive, Brisbane, QLD, 4321",
+    2148: "Lot 12 Back Creek Road, near the old dairy",
+    1003: "221 Old Cleveland Road, Coorparoo, QLD, 4151",
+}
+
+
+def job_titles(page) -> list[str]:
+    return [title.strip() for title in page.locator(".job h2").all_inner_texts()]
+
+
+def route_stops(page) -> list[str]:
+    href = page.get_by_role("link", name=re.compile("^Route in Google Maps")).get_attribute("href")
+    query = parse_qs(urlsplit(href).query)
+    assert "origin" not in query  # from wherever the installer is
+    return [*query["waypoints"][0].split("|"), *query["destination"]]
+
+
+def keep(page) -> None:
+    page.get_by_role("button", name="Keep on this device for today").click()
+    expect(page.locator("[data-device-status]")).to_have_text(re.compile("^This sheet is kept on this device"))
+    expect(page.get_by_role("button", name="Remove from this device")).to_be_visible()
+
+
+def build_sheet(page, projects: str) -> None:
+    page.goto("/run-sheet/")
+    page.get_by_label("Project IDs").fill(projects)
+    page.get_by_role("button", name="Show run sheet").click()
+    page.wait_for_selector(".run-sheet")
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_an_installer_builds_reorders_routes_and_keeps_the_days_sheet(open_page, viewport):
+    page = open_page(viewport)
+    build_sheet(page, "Project #2143\n9404\n2148, 1003")
+
+    assert page.url.endswith("/run-sheet/?projects=2143,9404,2148,1003")
+    assert job_titles(page) == ["1. Judy Matherson", "2. Project 9404", "3. Bazza Kowalski", "4. Ava Kelly"]
+    assert "Solar Proof has no project with that ID" in page.inner_text("#job-9404")
+    assert route_stops(page) == [ADDRESSES[2143], ADDRESSES[2148], ADDRESSES[1003]]
+    assert "Stop 3, Bazza Kowalski: This address has no state or postcode" in page.inner_text(".route")
+
+    page.get_by_role("link", name="Move Bazza Kowalski up, to stop 2").click()
+    page.wait_for_url(re.compile(r"projects=2143,2148,9404,1003#job-2148$"))
+    page.get_by_role("link", name="Move Judy Matherson down, to stop 2").click()
+    page.wait_for_url(re.compile(r"projects=2148,2143,9404,1003#job-2143$"))
+    assert job_titles(page) == ["1. Bazza Kowalski", "2. Judy Matherson", "3. Project 9404", "4. Ava Kelly"]
+    assert route_stops(page) == [ADDRESSES[2148], ADDRESSES[2143], ADDRESSES[1003]]
+    page.evaluate("window.scrollTo(0, 0)")
+    ARTIFACTS.joinpath("screenshots").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "screenshots" / f"run-sheet-{viewport}.png", full_page=viewport == "desktop")
+
+    # Keep it, lose the signal, reload: the kept copy, with the banner.
+    sheet_url = page.url.split("#")[0]
+    keep(page)
+    assert HistoryReview.objects.get(kind="kept_on_device").detail == {"projects": [2148, 2143, 9404, 1003]}
+    page.context.set_offline(True)
+    page.goto(sheet_url)
+    banner = re.compile(r"^Saved at \d{1,2}:\d{2} [ap]\.m\., may be out of date\.")
+    expect(page.locator(".kept-banner")).to_have_text(banner)
+    assert job_titles(page) == ["1. Bazza Kowalski", "2. Judy Matherson", "3. Project 9404", "4. Ava Kelly"]
+    # Styled from the kept stylesheet, offline.
+    assert page.evaluate("getComputedStyle(document.querySelector('.job')).borderTopStyle") == "solid"
+    assert page.get_by_role("button", name="Remove from this device").is_visible()
+
+    # Signed out (with signal), the copy is gone: offline, nothing is shown.
+    page.context.set_offline(False)
+    page.goto(sheet_url)
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile("/accounts/login/"))
+    assert page.evaluate("caches.keys()") == []
+    assert page.evaluate("navigator.serviceWorker.getRegistrations().then(r => r.length)") == 0
+    page.context.set_offline(True)
+    with pytest.raises(PlaywrightError, match="ERR_INTERNET_DISCONNECTED"):
+        page.goto(sheet_url)
+
+
+def test_remove_from_this_device_deletes_the_copy_and_its_worker(open_page):
+    page = open_page("tablet")
+    page.goto("/run-sheet/?projects=2143")
+    keep(page)
+    assert page.evaluate("caches.keys()") == ["run-sheet"]
+    page.get_by_role("button", name="Remove from this device").click()
+    expect(page.locator("[data-device-status]")).to_have_text("Removed from this device.")
+    assert page.evaluate("caches.keys()") == []
+    assert page.evaluate("navigator.serviceWorker.getRegistrations().then(r => r.length)") == 0
+    page.context.set_offline(True)
+    with pytest.raises(PlaywrightError, match="ERR_INTERNET_DISCONNECTED"):
+        page.goto("/run-sheet/?projects=2143")
+
+
+def test_the_kept_copy_is_not_shown_after_local_midnight(open_page):
+    page = open_page("phone")
+    page.goto("/run-sheet/?projects=2143")
+    keep(page)
+    # The device's clock passes midnight: the expiry written at keeping time is behind it.
+    page.evaluate(
+        """async () => {
+            const cache = await caches.open("run-sheet");
+            const kept = await (await cache.match("/run-sheet/kept.json")).json();
+            await cache.put("/run-sheet/kept.json", new Response(JSON.stringify({...kept, expires: Date.now() - 1})));
+        }"""
+    )
+    page.context.set_offline(True)
+    # The worker finds the copy expired, deletes it and answers with a network error.
+    with pytest.raises(PlaywrightError, match="net::ERR_FAILED"):
+        page.goto("/run-sheet/?projects=2143")
+    page.context.set_offline(False)
+    page.goto("/")
+    assert page.evaluate("caches.keys()") == []
+
+
+def test_only_the_kept_sheet_and_its_files_are_stored(open_page):
+    page = open_page("desktop")
+    page.goto("/projects/2144/")  # a customer page seen before keeping: never stored
+    page.goto("/run-sheet/?projects=2143,2148")
+    keep(page)
+    page.goto("/projects/1003/")  # and one seen after, under the worker's eyes
+    page.goto("/run-sheet/?projects=2143,2148")
+    stored = page.evaluate(
+        """caches.open('run-sheet').then(cache => cache.keys())
+            .then(keys => keys.map(key => new URL(key.url).pathname + new URL(key.url).search))"""
+    )
+    assert stored[0] == "/run-sheet/?projects=2143,2148"
+    assert stored[0] == "/run-sheet/?projects=2143,2148" and stored[-1] == "/run-sheet/kept.json"
+    assert all(path.startswith("/static/") for path in stored[1:-1])
+    assert {"/static/css/portal.css", "/static/js/portal.js", "/static/js/run-sheet.js"} <= set(stored)
+    assert page.evaluate("caches.keys()") == ["run-sheet"]
+    page.context.set_offline(True)
+    with pytest.raises(PlaywrightError, match="ERR_INTERNET_DISCONNECTED"):
+        page.goto("/projects/1003/")
+
+
+def test_add_to_todays_run_sheet_from_results_builds_the_sheet(open_page):
+    page = open_page("phone")
+    for project_id in (2144, 2143):
+        page.goto(f"/projects/{project_id}/")
+        page.get_by_role("button", name=re.compile(f"^Add .*, project {project_id}, to today's run sheet")).click()
+        expect(page.locator("#sheet-add")).to_contain_text("On today's run sheet")
+    page.get_by_role("link", name="Open today's run sheet").click()
+    expect(page.get_by_label("Project IDs")).to_have_value("2144\n2143")
+    page.get_by_role("button", name="Show run sheet").click()
+    assert job_titles(page) == ["1. Marcus Aurelio", "2. Judy Matherson"]
+    stored = page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+    assert "Judy" not in stored and "Marcus" not in stored and "0411" not in stored
+
+
+def test_the_sheet_prints_as_a_compact_job_list_with_every_number(open_page):
+    page = open_page("desktop")
+    page.goto("/run-sheet/?projects=2143,2144,9404")
+    page.emulate_media(media="print")
+    assert not page.locator(".job .actions").first.is_visible()
+    assert not page.locator(".reorder").first.is_visible() and not page.locator(".route").is_visible()
+    assert not page.locator(".site-header").is_visible()
+    printed = page.inner_text(".run-sheet")
+    for number in ("0411 549 054", "1300 602 452", "(07) 3123 4567", "13 11 14", "1800 555 010"):
+        assert number in printed
+    assert len(page.pdf(format="A4")) > 0
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_every_control_on_the_sheet_is_at_least_44_pixels(open_page, viewport):
+    page = open_page(viewport)
+    page.goto("/run-sheet/?projects=2143,9404,2148")
+    small = page.evaluate(
+        """() => [...document.querySelectorAll('main a[href], main button, main summary, main textarea')]
+            .filter(el => el.offsetParent !== null)
+            .map(el => ({el: el.outerHTML.slice(0, 80), box: el.getBoundingClientRect()}))
+            .filter(({box}) => box.width < 44 || box.height < 44)
+            .map(({el, box}) => `${el} ${Math.round(box.width)}x${Math.round(box.height)}`)"""
+    )
+    assert small == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["viewport"]["width"]
+
+
+@pytest.mark.parametrize(("viewport", "scheme"), [("desktop", "light"), ("phone", "light"), ("tablet", "dark")])
+def test_the_sheet_has_no_axe_violations(open_page, viewport, scheme):
+    page = open_page(viewport, color_scheme=scheme)
+    page.goto("/run-sheet/?projects=2143,9404,2148")
+    expect(page.get_by_role("button", name="Keep on this device for today")).to_be_visible()
+    assert axe_violations(page) == []
+    keep(page)
+    page.context.set_offline(True)
+    page.reload()
+    expect(page.locator(".kept-banner")).to_be_visible()
+    assert axe_violations(page) == []  # the kept copy, offline, too
+
+
+def test_the_empty_sheet_has_no_axe_violations(open_page):
+    page = open_page("phone", color_scheme="dark")
+    page.goto("/run-sheet/")
+    assert axe_violations(page) == []
+    assert LookupEvent.objects.count() == 0
