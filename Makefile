@@ -40,11 +40,12 @@ bench-smoke: $(VENV)/.installed
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/run.py --smoke --out test-artifacts/bench-smoke.md
 
-# Re-take the README's screenshots (result page at desktop, tablet and phone sizes).
+# Re-take the README's screenshots (result page and run sheet at desktop, tablet and phone sizes).
 screenshots: $(VENV)/.installed
 	$(PY) -m pytest tests/browser/test_journeys.py -k history_behaves -q
+	$(PY) -m pytest tests/browser/test_run_sheet.py -k builds_reorders -q
 	mkdir -p docs/screenshots
-	cp test-artifacts/screenshots/result-*.png docs/screenshots/
+	cp test-artifacts/screenshots/result-*.png test-artifacts/screenshots/run-sheet-*.png docs/screenshots/
 
 sandbox: $(VENV)/.installed
 	$(PY) manage.py run_sandbox --port 8001
