@@ -106,9 +106,20 @@ def test_remove_from_this_device_deletes_the_copy_and_its_worker(open_page):
 
 
 def test_the_kept_copy_is_not_shown_after_local_midnight(open_page):
-    page = open_page("phone")
+    page = open_page("phone", timezone_id="Australia/Perth")
     page.goto("/run-sheet/?projects=2143")
     keep(page)
+    # Kept until the next midnight of the device's own time zone.
+    expiry = page.evaluate(
+        """async () => {
+            const kept = await (await (await caches.open("run-sheet")).match("/run-sheet/kept.json")).json();
+            const at = new Date(kept.expires);
+            return {hours: at.getHours(), minutes: at.getMinutes(), left: kept.expires - Date.now(),
+                    zone: Intl.DateTimeFormat().resolvedOptions().timeZone};
+        }"""
+    )
+    assert expiry["zone"] == "Australia/Perth"
+    assert (expiry["hours"], expiry["minutes"]) == (0, 0) and 0 < expiry["left"] <= 24 * 3600 * 1000
     # The device's clock passes midnight: the expiry written at keeping time is behind it.
     page.evaluate(
         """async () => {
