@@ -77,7 +77,7 @@ def test_an_installer_builds_reorders_routes_and_keeps_the_days_sheet(open_page,
     assert job_titles(page) == ["1. Bazza Kowalski", "2. Judy Matherson", "3. Project 9404", "4. Ava Kelly"]
     # Styled from the kept stylesheet, offline.
     assert page.evaluate("getComputedStyle(document.querySelector('.job')).borderTopStyle") == "solid"
-    assert page.get_by_role("button", name="Remove from this device").is_visible()
+    expect(page.get_by_role("button", name="Remove from this device")).to_be_visible()
 
     # Signed out (with signal), the copy is gone: offline, nothing is shown.
     page.context.set_offline(False)
