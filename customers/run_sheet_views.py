@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.sessions import auth_method
-from customers import lookups, run_sheets
+from customers import cross_site, lookups, run_sheets
 from customers.forms import ProjectSearchForm, RunSheetForm
 from customers.presentation import CustomerCard, RouteLeg, customer_card, route_legs
 from solarproof_portal.middleware import client_ip
@@ -76,7 +76,12 @@ def run_sheet(request: HttpRequest) -> HttpResponse:
         # One address per sheet, in the day's order, to bookmark or send to a colleague.
         if form.stray:
             messages.warning(request, "Left out, not project IDs: " + " ".join(form.stray[:20]))
+        cross_site.pass_on_vouch(request, canonical)
         return redirect(canonical)
+    if cross_site.is_cross_site(request):
+        # A sheet sent from another site or an email: one tap first, as for a single lookup.
+        _require_role(request)
+        return cross_site.confirmation(request, project_ids=project_ids, what="run sheet")
     # Without a role, the service audits each project's refusal, then answers 403.
     return _render_sheet(request, project_ids)
 

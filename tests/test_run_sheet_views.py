@@ -141,6 +141,33 @@ def test_the_up_and_down_controls_lead_to_the_sheet_in_the_new_order(installer_c
     assert "Move Judy Matherson up" not in body and "Move Ava Kelly down" not in body  # the ends
 
 
+def test_a_sheet_linked_from_another_site_asks_before_looking_anything_up(installer_client, portal_upstream):
+    before = portal_upstream.total_calls()
+    url = "/run-sheet/?projects=2143,2144"
+    for site in ("cross-site", "same-site"):
+        response = installer_client.get(url, HTTP_SEC_FETCH_SITE=site)
+        assert response.status_code == 200
+        shown = text(response)
+        assert "Project 2143, 2144" in shown and "the run sheet has not been looked up yet" in shown
+        assert "Judy" not in shown and "no-store" in response["Cache-Control"]
+        assert f'href="{url}"' in response.content.decode()  # the one tap: the same address
+    assert not LookupEvent.objects.exists() and portal_upstream.total_calls() == before
+
+    # A pasted list from another site is tidied first, then confirmed at its own address.
+    tidied = installer_client.get("/run-sheet/?projects=2143%0A2144", HTTP_SEC_FETCH_SITE="cross-site")
+    assert tidied["Location"] == url and not LookupEvent.objects.exists()
+
+    confirmed = installer_client.get(url, HTTP_SEC_FETCH_SITE="same-origin")
+    assert "1. Judy Matherson" in text(confirmed)
+    assert LookupEvent.objects.count() == 2
+
+
+def test_a_sheet_linked_from_another_site_is_refused_without_a_role(client, no_role_user):
+    client.force_login(no_role_user)
+    assert client.get("/run-sheet/?projects=2143", HTTP_SEC_FETCH_SITE="cross-site").status_code == 403
+    assert not LookupEvent.objects.exists()
+
+
 # --- the route ---------------------------------------------------------------------
 
 
