@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -18,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.sessions import auth_method
 from customers import cross_site, lookups, run_sheets
-from customers.forms import ProjectSearchForm, RunSheetForm
+from customers.forms import ProjectSearchForm, ReasonForm, RunSheetForm
 from customers.presentation import CustomerCard, RouteLeg, customer_card, route_legs
 from solarproof_portal.middleware import client_ip
 
@@ -53,8 +55,26 @@ def _require_role(request: HttpRequest) -> None:
         raise PermissionDenied("No role that may look up customers.")
 
 
-def sheet_url(project_ids: list[int]) -> str:
-    return f"{reverse('customers:run_sheet')}?projects={','.join(map(str, project_ids))}"
+def sheet_url(project_ids: list[int], reason: dict[str, str] | None = None) -> str:
+    query = f"projects={','.join(map(str, project_ids))}"
+    if reason:
+        query += "&" + urlencode(reason)
+    return f"{reverse('customers:run_sheet')}?{query}"
+
+
+def _reason_form(data: QueryDict) -> ReasonForm | None:
+    """Why the sheet's customers are looked up, as for a single lookup (LOOKUP_REASON)."""
+    if settings.LOOKUP_REASON == "off":
+        return None
+    return ReasonForm(data, required=settings.LOOKUP_REASON == "required")
+
+
+def _sheet_form_page(
+    request: HttpRequest, form: RunSheetForm, reason_form: ReasonForm | None, *, status: int = 200, **context: object
+) -> HttpResponse:
+    reason_form = reason_form or ReasonForm(required=settings.LOOKUP_REASON == "required")
+    context = {"form": form, "reason_form": reason_form, **context}
+    return render(request, "customers/run_sheet.html", context, status=status)
 
 
 @require_GET
@@ -65,13 +85,15 @@ def run_sheet(request: HttpRequest) -> HttpResponse:
         _require_role(request)
         todays = run_sheets.todays_projects(request.session)
         form = RunSheetForm(initial={"projects": "\n".join(map(str, todays))})
-        return render(request, "customers/run_sheet.html", {"form": form, "todays": todays})
+        return _sheet_form_page(request, form, None, todays=todays)
     form = RunSheetForm(request.GET)
-    if not form.is_valid():
+    reason_form = _reason_form(request.GET)
+    if not form.is_valid() or (reason_form is not None and not reason_form.is_valid()):
         _require_role(request)
-        return render(request, "customers/run_sheet.html", {"form": form}, status=400)
+        return _sheet_form_page(request, form, reason_form, status=400)
     project_ids: list[int] = form.cleaned_data["projects"]
-    canonical = sheet_url(project_ids)
+    reason = reason_form.as_query() if reason_form is not None else {}
+    canonical = sheet_url(project_ids, reason)
     if request.get_full_path() != canonical:
         # One address per sheet, in the day's order, to bookmark or send to a colleague.
         if form.stray:
@@ -83,7 +105,7 @@ def run_sheet(request: HttpRequest) -> HttpResponse:
         _require_role(request)
         return cross_site.confirmation(request, project_ids=project_ids, what="run sheet")
     # Without a role, the service audits each project's refusal, then answers 403.
-    return _render_sheet(request, project_ids)
+    return _render_sheet(request, project_ids, reason_form)
 
 
 @require_POST
@@ -95,16 +117,21 @@ def run_sheet_keep(request: HttpRequest) -> HttpResponse:
     details leave for a device is recorded, naming the projects."""
     _require_role(request)
     form = RunSheetForm(request.POST)
-    if not form.is_valid():
-        return HttpResponse(form.errors["projects"][0], status=400, content_type="text/plain; charset=utf-8")
+    reason_form = _reason_form(request.POST)
+    if not form.is_valid() or (reason_form is not None and not reason_form.is_valid()):
+        errors = [*form.errors.values(), *(reason_form.errors.values() if reason_form is not None else [])]
+        return HttpResponse(errors[0][0], status=400, content_type="text/plain; charset=utf-8")
     project_ids = form.cleaned_data["projects"]
     run_sheets.record_kept_sheet(
         user=request.user, project_ids=project_ids, ip=client_ip(request), request_id=request.request_id
     )
-    return _render_sheet(request, project_ids, kept_at=timezone.now())
+    return _render_sheet(request, project_ids, reason_form, kept_at=timezone.now())
 
 
-def _render_sheet(request: HttpRequest, project_ids: list[int], *, kept_at: object = None) -> HttpResponse:
+def _render_sheet(
+    request: HttpRequest, project_ids: list[int], reason_form: ReasonForm | None, *, kept_at: object = None
+) -> HttpResponse:
+    reason = reason_form.as_query() if reason_form is not None else {}
     entries = run_sheets.look_up_run_sheet(
         user=request.user,
         project_ids=project_ids,
@@ -112,12 +139,15 @@ def _render_sheet(request: HttpRequest, project_ids: list[int], *, kept_at: obje
         user_agent=request.headers.get("User-Agent", ""),
         request_id=request.request_id,
         auth_method=auth_method(request),
+        reason=reason_form.cleaned_data["text"] if reason_form is not None else None,
     )
-    jobs = [_job(number, entry, project_ids) for number, entry in enumerate(entries, start=1)]
+    jobs = [_job(number, entry, project_ids, reason) for number, entry in enumerate(entries, start=1)]
     stops = [(job.number, job.card.customer.site_address) for job in jobs if job.card and job.card.directions_href]
     legs: list[RouteLeg] = route_legs(stops)
     context = {
         "form": RunSheetForm(initial={"projects": "\n".join(map(str, project_ids))}),
+        "reason_form": reason_form,
+        "reason_fields": list(reason.items()),
         "jobs": jobs,
         "legs": legs,
         "flagged": [job for job in jobs if job.card and job.card.address_warning],
@@ -128,7 +158,7 @@ def _render_sheet(request: HttpRequest, project_ids: list[int], *, kept_at: obje
     return render(request, "customers/run_sheet.html", context)
 
 
-def _job(number: int, entry: run_sheets.SheetEntry, order: list[int]) -> Job:
+def _job(number: int, entry: run_sheets.SheetEntry, order: list[int], reason: dict[str, str]) -> Job:
     index = number - 1
 
     def moved(to: int) -> str:
@@ -136,7 +166,7 @@ def _job(number: int, entry: run_sheets.SheetEntry, order: list[int]) -> Job:
             return ""
         swapped = list(order)
         swapped[index], swapped[to] = swapped[to], swapped[index]
-        return f"{sheet_url(swapped)}#job-{entry.project_id}"
+        return f"{sheet_url(swapped, reason)}#job-{entry.project_id}"
 
     result = entry.result
     card = customer_card(result.customer, project_id=entry.project_id) if result and result.customer else None

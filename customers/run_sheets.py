@@ -47,6 +47,7 @@ def look_up_run_sheet(
     user_agent: str = "",
     request_id: str = "",
     auth_method: AuthMethod | None = None,
+    reason: str | None = None,
 ) -> list[SheetEntry]:
     """Every project of the sheet through ``look_up_customer``, concurrently, in order.
 
@@ -70,6 +71,7 @@ def look_up_run_sheet(
                 user_agent=user_agent,
                 request_id=request_id,
                 auth_method=auth_method,
+                reason=reason,
             )
             return SheetEntry(project_id, result)
         except lookups.NotPermitted:

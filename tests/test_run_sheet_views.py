@@ -168,6 +168,28 @@ def test_a_sheet_linked_from_another_site_is_refused_without_a_role(client, no_r
     assert not LookupEvent.objects.exists()
 
 
+def test_a_required_reason_is_asked_for_once_and_goes_on_every_row(installer_client, settings):
+    settings.LOOKUP_REASON = "required"
+    asked = installer_client.get("/run-sheet/?projects=2143,2144")
+    assert asked.status_code == 400
+    assert "Say why you are looking this customer up" in text(asked)
+    assert not LookupEvent.objects.exists()
+
+    given = installer_client.get("/run-sheet/", {"projects": "2143\n2144", "reason": "install_scheduled"})
+    assert given["Location"] == "/run-sheet/?projects=2143,2144&reason=install_scheduled"
+    page = installer_client.get(given["Location"])
+    assert "1. Judy Matherson" in text(page)
+    assert set(LookupEvent.objects.values_list("reason", flat=True)) == {"Install scheduled"}
+    body = page.content.decode()
+    assert 'href="/run-sheet/?projects=2144,2143&amp;reason=install_scheduled#job-2144"' in body  # moves keep it
+    assert '<input type="hidden" name="reason" value="install_scheduled">' in body  # and so does keeping
+
+    assert installer_client.post("/run-sheet/keep/", {"projects": "2143"}).status_code == 400
+    kept = installer_client.post("/run-sheet/keep/", {"projects": "2143", "reason": "install_scheduled"})
+    assert kept.status_code == 200
+    assert LookupEvent.objects.filter(project_id=2143).count() == 2
+
+
 # --- the route ---------------------------------------------------------------------
 
 
