@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -19,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.sessions import auth_method
-from customers import cross_site, lookups, run_sheets
+from customers import access, cross_site, run_sheets
 from customers.forms import ProjectSearchForm, ReasonForm, RunSheetForm
 from customers.presentation import CustomerCard, RouteLeg, customer_card, route_legs
 from solarproof_portal.middleware import client_ip
@@ -51,8 +50,7 @@ class Job:
 
 
 def _require_role(request: HttpRequest) -> None:
-    if not request.user.has_perm(lookups.PERMISSION):
-        raise PermissionDenied("No role that may look up customers.")
+    access.require_role(request.user, access.LOOK_UP_PERMISSION, access.LOOK_UP_ROLES)
 
 
 def sheet_url(project_ids: list[int], reason: dict[str, str] | None = None) -> str:
