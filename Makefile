@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-smoke sandbox screenshots clean
+.PHONY: run test lint bench bench-smoke sandbox screenshots clean requirements
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,17 @@ screenshots: $(VENV)/.installed
 	mkdir -p docs/screenshots
 	cp test-artifacts/screenshots/result-*.png test-artifacts/screenshots/run-sheet-*.png docs/screenshots/
 
+# After editing requirements.in or requirements-dev.in: recompile both, every package pinned
+# with its hashes. pip-tools lives in a virtualenv of its own, so its pins never mix with ours.
+TOOLS := .venv-tools
+COMPILE := $(TOOLS)/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links
+requirements:
+	test -x $(TOOLS)/bin/pip-compile || ($(PYTHON) -m venv $(TOOLS) && $(TOOLS)/bin/pip install --quiet pip-tools==7.6.2)
+	$(COMPILE) --output-file requirements.txt requirements.in
+	$(COMPILE) --output-file requirements-dev.txt requirements-dev.in
+
 sandbox: $(VENV)/.installed
 	$(PY) manage.py run_sandbox --port 8001
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache .hypothesis test-artifacts .test-db.sqlite3
+	rm -rf $(VENV) $(TOOLS) db.sqlite3 staticfiles .pytest_cache .ruff_cache .hypothesis test-artifacts .test-db.sqlite3

@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class CustomersConfig(AppConfig):
     name = "customers"
     verbose_name = "Customers and lookup audit"
+
+    def ready(self) -> None:
+        # Registers the deploy check on the database role.
+        from customers import checks  # noqa: F401

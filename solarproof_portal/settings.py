@@ -296,6 +296,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # database is a file so that threads in the tests share it.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+# The role that owns the tables: used by migrate, grant_app_privileges and prune_audit_log
+# (deploy/container-steps.sh), never by the web server, whose DATABASE_URL role may only
+# append to the audit log (customers/database_roles.py). The start step unsets it before
+# gunicorn starts.
+if env.str("DATABASE_OWNER_URL", default=""):
+    DATABASES["owner"] = {**env.db_url("DATABASE_OWNER_URL"), "CONN_MAX_AGE": 0}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

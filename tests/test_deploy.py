@@ -1,5 +1,6 @@
 """Production: the container's steps, hardened settings, headers, sign-in lockout."""
 
+import fnmatch
 import json
 import re
 import subprocess
@@ -8,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from axes.models import AccessAttempt
 from django.conf import settings
 
 from tests.support.pages import text
-from tests.support.processes import ROOT, gunicorn, production_env
+from tests.support.processes import ROOT, RedisServer, container_start, production_env
 
 HTTPS = {"X-Forwarded-Proto": "https"}
 
@@ -37,37 +39,46 @@ def test_the_container_steps_build_and_serve_from_a_clean_virtualenv(tmp_path):
     steps = ["sh", str(ROOT / "deploy/container-steps.sh")]
     subprocess.run([*steps, "install"], env=steps_env, check=True, timeout=600)  # noqa: S603
     subprocess.run([*steps, "collectstatic"], env=steps_env, check=True, timeout=120)  # noqa: S603
+    # Exactly the compiled pins were installed (pip check, in the step, found nothing missing).
+    frozen = subprocess.run([str(venv / "bin/pip"), "freeze"], capture_output=True, text=True, check=True).stdout  # noqa: S603
+    installed = {line.split("==")[0].lower().replace("_", "-"): line.split("==")[1] for line in frozen.split()}
+    assert installed == {name: version for name, (version, _) in _pins("requirements.txt").items()}
     manifest = json.loads((static_root / "staticfiles.json").read_text())["paths"]
     hashed_css = manifest["css/portal.css"]
     assert re.fullmatch(r"css/portal\.[0-9a-f]{12}\.css", hashed_css)
     assert (static_root / (hashed_css + ".gz")).exists()
 
     database = tmp_path / "portal.sqlite3"
-    run_env = {**steps_env, "DATABASE_URL": f"sqlite:///{database}"}
-    subprocess.run(  # noqa: S603 - the start step's migrate, then gunicorn below with the same config
-        [str(venv / "bin/python"), "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=run_env, check=True
-    )
-    log = tmp_path / "gunicorn.log"
-    with gunicorn(run_env, python=str(venv / "bin/python"), log=log) as url:
-        assert requests.get(url + "/healthz", headers=HTTPS, timeout=5).text == "ok"
-        ready = requests.get(url + "/readyz", headers=HTTPS, timeout=5)
+    # Production settings with a real host name: only the probes answer by IP and plain HTTP.
+    run_env = {**steps_env, "DATABASE_URL": f"sqlite:///{database}", "DJANGO_ALLOWED_HOSTS": "portal.example.com.au"}
+    log = tmp_path / "start.log"
+    named = {"Host": "portal.example.com.au"}
+    with container_start(run_env, venv=venv, log=log) as url:
+        assert requests.get(url + "/healthz", timeout=5).text == "ok"
+        ready = requests.get(url + "/readyz", timeout=5)
         assert ready.status_code == 200 and ready.json()["database"] == "ok"
+        assert requests.get(url + "/", timeout=5).status_code == 400  # any other page keeps the host check
         # Without the proxy's header the portal insists on HTTPS.
-        plain = requests.get(url + "/", allow_redirects=False, timeout=5)
-        assert plain.status_code == 301 and plain.headers["Location"].startswith("https://")
-        static = requests.get(f"{url}/static/{hashed_css}", headers={**HTTPS, "Accept-Encoding": "gzip"}, timeout=5)
+        plain = requests.get(url + "/", headers=named, allow_redirects=False, timeout=5)
+        assert plain.status_code == 301 and plain.headers["Location"].startswith("https://portal.example.com.au/")
+        static = requests.get(
+            f"{url}/static/{hashed_css}", headers={**HTTPS, **named, "Accept-Encoding": "gzip"}, timeout=5
+        )
         assert static.status_code == 200
         assert static.headers["Content-Encoding"] == "gzip"
         assert "immutable" in static.headers["Cache-Control"] and "max-age=315360000" in static.headers["Cache-Control"]
         assert static.headers["X-Content-Type-Options"] == "nosniff"
+    assert "System check identified no issues" in log.read_text()  # check --deploy ran before serving
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     access = [entry for entry in lines if entry["logger"] == "gunicorn.access"]
     assert {"path": "/healthz", "status": 200} in [{"path": e["path"], "status": e["status"]} for e in access]
     assert all(entry["request_id"] for entry in access if entry["path"] == "/readyz")
 
 
-def test_check_deploy_is_clean_with_production_settings():
-    env = {**production_env(), "DJANGO_SECURE_SSL_REDIRECT": "true"}
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    # The settings' own checks; the database role's are in test_database_roles.py, with
+    # roles of their own (this run's PostgreSQL user is a superuser, and rightly refused).
+    env = {**production_env(), "DJANGO_SECURE_SSL_REDIRECT": "true", "DATABASE_URL": f"sqlite:///{tmp_path}/db"}
     finished = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
@@ -179,3 +190,112 @@ def test_the_worker_timeout_is_the_lookup_budget_plus_a_margin():
     )
     config = dict(re.findall(r"^(\w+)\s+= (.*)$", printed.stdout, re.M))
     assert (config["timeout"], config["graceful_timeout"]) == ("10", "10"), printed.stderr
+
+
+def _env_file(name: str) -> dict[str, str]:
+    lines = (ROOT / name).read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_compose_gives_each_container_only_its_own_secrets():
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    assert services["portal"]["env_file"] == ".env.production"
+    assert services["db"]["env_file"] == ".env.db"
+    assert services["redis"]["env_file"] == ".env.redis"
+    assert "./deploy/postgres-init:/docker-entrypoint-initdb.d:ro" in services["db"]["volumes"]
+    assert '--requirepass "$$REDISCLI_AUTH"' in services["redis"]["command"][-1]
+    assert "environment" not in services["portal"]  # REDIS_URL, with its password, comes from the file
+
+    portal, db = _env_file(".env.production.example"), _env_file(".env.db.example")
+    redis = _env_file(".env.redis.example")
+    assert set(db) == {"POSTGRES_PASSWORD", "PORTAL_OWNER_PASSWORD", "PORTAL_APP_PASSWORD"}
+    assert set(redis) == {"REDISCLI_AUTH"}
+    assert not {"POSTGRES_PASSWORD", "PORTAL_OWNER_PASSWORD", "PORTAL_APP_PASSWORD"} & set(portal)
+    assert portal["DATABASE_URL"] == f"postgres://portal_app:{db['PORTAL_APP_PASSWORD']}@db:5432/portal"
+    assert portal["DATABASE_OWNER_URL"] == f"postgres://portal_owner:{db['PORTAL_OWNER_PASSWORD']}@db:5432/portal"
+    assert portal["REDIS_URL"] == f"redis://:{redis['REDISCLI_AUTH']}@redis:6379/0"
+
+
+def test_redis_url_carries_the_password_a_redis_with_requirepass_asks_for():
+    redis = RedisServer(password="s3cret-redis-pw").start()
+    probe = "import django; django.setup(); from django.test import Client; print(Client().get('/readyz').json())"
+    try:
+        answers = {}
+        for name, url in (("with", redis.url), ("without", redis.url.replace(":s3cret-redis-pw@", ""))):
+            env = {**production_env(), "REDIS_URL": url, "DJANGO_SETTINGS_MODULE": "solarproof_portal.settings"}
+            env["DJANGO_ALLOWED_HOSTS"] = "testserver"  # the test client's host
+            ran = subprocess.run(  # noqa: S603
+                [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+            )
+            answers[name] = ran.stdout.strip().splitlines()[-1] if ran.stdout.strip() else ran.stderr
+    finally:
+        redis.stop()
+    assert "'cache': 'ok'" in answers["with"]
+    assert "'cache': 'degraded'" in answers["without"]
+
+
+def _build_context() -> set[str]:
+    """The files `docker build .` sends, by .dockerignore's rules: patterns in order, the
+    last that matches a path or one of its parent directories decides; ! lets back in."""
+    rules = [
+        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip() and line[0] != "#"
+    ]
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    sent = set()
+    for path in files:
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        excluded = False
+        for rule in rules:
+            pattern = rule.lstrip("!").strip("/")
+            if any(fnmatch.fnmatchcase(prefix, pattern) for prefix in prefixes):
+                excluded = not rule.startswith("!")
+        if not excluded:
+            sent.add(path)
+    return sent
+
+
+def test_the_image_leaves_tests_bench_and_docs_out_and_cannot_rewrite_its_code():
+    sent = _build_context()
+    assert not [path for path in sent if path.split("/")[0] in ("tests", "bench", "docs", ".ci", ".git")]
+    assert not [path for path in sent if path.startswith(".env") and not path.endswith(".example")]
+    needed = {"manage.py", "requirements.txt", "deploy/container-steps.sh", "customers/views.py", "templates/base.html"}
+    assert needed <= sent
+    assert "static/css/portal.css" in sent and "solarproof_portal/gunicorn.conf.py" in sent
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    runtime = dockerfile[dockerfile.index("AS runtime") :]
+    # The code is copied as root and never handed to the user the portal runs as.
+    assert re.search(r"^COPY \. \.$", runtime, re.M)
+    assert "--chown" not in runtime and "chmod" not in runtime
+    assert not re.search(r"chown[^\n]*/app", runtime)
+    assert runtime.index("USER portal") > max(runtime.rindex("COPY "), runtime.rindex("RUN "))
+
+
+def _pins(name: str) -> dict[str, tuple[str, int]]:
+    """name -> (version, number of hashes) for each requirement in a compiled file."""
+    text = (ROOT / name).read_text()
+    pins = {}
+    for block in re.split(r"\n(?=[A-Za-z])", text):
+        match = re.match(r"([A-Za-z0-9._-]+)==(\S+)", block)
+        if match:
+            pins[match[1].lower().replace("_", "-")] = (match[2], block.count("--hash=sha256:"))
+    return pins
+
+
+def test_every_runtime_dependency_is_pinned_with_hashes_and_dev_uses_the_same_versions():
+    runtime, dev = _pins("requirements.txt"), _pins("requirements-dev.txt")
+    assert {"django", "gunicorn", "packaging", "urllib3", "cryptography"} <= set(runtime)
+    assert all(hashes for _, hashes in runtime.values()) and all(hashes for _, hashes in dev.values())
+    assert {name: version for name, (version, _) in dev.items() if name in runtime} == {
+        name: version for name, (version, _) in runtime.items()
+    }
+    direct = [line.split("#")[0].strip() for line in (ROOT / "requirements.in").read_text().splitlines()]
+    assert len([line for line in direct if line]) < len(runtime)  # a short top-level list
+    assert "--require-hashes" in (ROOT / "deploy/container-steps.sh").read_text()

@@ -3,7 +3,9 @@ own, a TCP proxy that can be cut. Loopback only; each stops itself."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -134,23 +136,64 @@ def make_run_portal(database: Path, *, log: Path) -> Iterator[str]:
                 process.kill()
 
 
+def healthcheck_command() -> list[str]:
+    """The Dockerfile's HEALTHCHECK command, exactly as written there."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    return json.loads(re.search(r"^HEALTHCHECK [^\n]*\\\n\s*CMD (\[.*\])$", dockerfile, re.M)[1])
+
+
+@contextmanager
+def container_start(env: dict[str, str], *, venv: Path, log: Path, timeout: float = 120) -> Iterator[str]:
+    """The container's start step (deploy/container-steps.sh start, as its CMD runs it) with
+    ``venv`` as the image's /opt/venv on PATH; yields its base URL once the Dockerfile's own
+    HEALTHCHECK command passes, and fails with the step's output if it never does."""
+    port = str(free_port())
+    env = {**env, "PORT": port, "VENV": str(venv), "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            ["sh", "deploy/container-steps.sh", "start"],  # noqa: S607 - sh from PATH, as the image runs it
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline, check = time.monotonic() + timeout, healthcheck_command()
+            while True:
+                healthy = subprocess.run(check, env=env, capture_output=True, timeout=10)  # noqa: S603
+                if healthy.returncode == 0:
+                    break
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"the HEALTHCHECK never passed:\n{log.read_text()[-4000:]}")
+                time.sleep(0.5)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 class RedisServer:
     """A Redis of the test's own on another port, which the test may stop and restart."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, password: str = "") -> None:
         self.port = free_port()
+        self.password = password
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{f':{self.password}@' if self.password else ''}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed")
         self.process = subprocess.Popen(  # noqa: S603
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            + (["--requirepass", self.password] if self.password else []),
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10

@@ -1,0 +1,85 @@
+"""Least privilege in PostgreSQL: who may do what to the audit tables.
+
+Two roles. The owner (``DATABASE_OWNER_URL``) owns every table: it runs ``migrate``,
+``grant_app_privileges`` and ``prune_audit_log``. The app's role (``DATABASE_URL``), the
+one the web server connects as, may read and write the portal's ordinary tables but only
+append to the audit log: no UPDATE, DELETE or TRUNCATE on an audit table, no way into the
+prune's gate, and, not being the owner or a superuser, no way to switch the append-only
+triggers off (``ALTER TABLE ... DISABLE TRIGGER`` needs the owner). ``check --deploy``
+refuses a role that could (``customers/checks.py``).
+"""
+
+from __future__ import annotations
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from customers.models import AuditAnchor, AuditGate, HistoryReview, LookupEvent
+
+# What the app's role may do to each audit table; anything else is revoked.
+AUDIT_TABLE_PRIVILEGES: dict[str, tuple[str, ...]] = {
+    LookupEvent._meta.db_table: ("SELECT", "INSERT"),
+    HistoryReview._meta.db_table: ("SELECT", "INSERT"),
+    # Written by the prune only, which runs as the owner; read by the chain's verifier.
+    AuditAnchor._meta.db_table: ("SELECT",),
+    # A row here lets DELETE past the triggers: only the owner's prune may write one.
+    AuditGate._meta.db_table: (),
+}
+_FORBIDDEN = ("UPDATE", "DELETE", "TRUNCATE")
+_ORDINARY = "SELECT, INSERT, UPDATE, DELETE"
+
+
+def _tables(connection: BaseDatabaseWrapper) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def grant_app_privileges(*, owner: BaseDatabaseWrapper, app_role: str) -> list[str]:
+    """As the owner, give ``app_role`` what the portal needs and nothing more; idempotent,
+    run after every migrate so new tables are covered. Returns the statements run."""
+    quote = owner.ops.quote_name
+    role = quote(app_role)
+    statements = [f"GRANT USAGE ON SCHEMA {quote('public')} TO {role}"]
+    for table in _tables(owner):
+        name = quote(table)
+        statements.append(f"REVOKE ALL ON {name} FROM {role}")
+        if table in AUDIT_TABLE_PRIVILEGES:
+            if AUDIT_TABLE_PRIVILEGES[table]:
+                statements.append(f"GRANT {', '.join(AUDIT_TABLE_PRIVILEGES[table])} ON {name} TO {role}")
+        elif table == "django_migrations":
+            statements.append(f"GRANT SELECT ON {name} TO {role}")
+        else:
+            statements.append(f"GRANT {_ORDINARY} ON {name} TO {role}")
+    statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quote('public')} TO {role}")
+    with owner.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+    return statements
+
+
+def role_problems(connection: BaseDatabaseWrapper) -> list[str]:
+    """Why the role ``connection`` uses could switch off or rewrite the audit log, if it could."""
+    if connection.vendor != "postgresql":
+        return []
+    problems = []
+    tables = list(AUDIT_TABLE_PRIVILEGES)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
+        role, superuser = cursor.fetchone()
+        if superuser:
+            return [f"the database role {role!r} is a superuser"]
+        # Owning a table, or being able to become its owner, allows DISABLE TRIGGER.
+        cursor.execute(
+            "SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c "
+            "WHERE c.relname = ANY(%s) AND c.relkind = 'r' AND pg_has_role(current_user, c.relowner, 'MEMBER') "
+            "ORDER BY c.relname",
+            [tables],
+        )
+        for table, owner in cursor.fetchall():
+            problems.append(f"the database role {role!r} owns {table} (or may act as its owner {owner!r})")
+        for table, allowed in AUDIT_TABLE_PRIVILEGES.items():
+            for privilege in (*_FORBIDDEN, *({"INSERT"} - set(allowed))):
+                cursor.execute("SELECT has_table_privilege(current_user, to_regclass(%s), %s)", [table, privilege])
+                if cursor.fetchone()[0]:
+                    problems.append(f"the database role {role!r} has {privilege} on {table}")
+    return problems
