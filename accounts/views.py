@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 from accounts import oidc
 from accounts.company_accounts import company_account_sign_in
 from accounts.middleware import renewal_exempt
-from accounts.models import AuthMethod
+from accounts.models import AuthMethod, CompanyAccount
 from accounts.sessions import mark_signed_in, signed_in_with_company_account
 from customers import cross_site
 
@@ -103,6 +103,12 @@ def oidc_start(request: HttpRequest) -> HttpResponse:
         return _sign_in_problem(request, problem, next_url)
 
 
+def _same_person(request: HttpRequest, verified: oidc.Verified) -> bool:
+    return CompanyAccount.objects.filter(
+        user=request.user, issuer=verified.issuer, subject=str(verified.claims["sub"])
+    ).exists()
+
+
 @_company_sign_in_view
 def oidc_callback(request: HttpRequest) -> HttpResponse:
     """The provider sends the browser back here, after a sign-in or a silent re-check."""
@@ -115,6 +121,18 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
             # (signed out, disabled, or an answer that failed verification).
             auth.logout(request)
         return _sign_in_problem(request, problem, _safe_next(request, request.GET.get("next")))
+    if verified.silent and request.user.is_authenticated and not _same_person(request, verified):
+        # The provider's browser session now belongs to someone else (a shared tablet): the
+        # re-check vouches for them, not for whoever this session is. Sign out; never switch.
+        logger.warning("Re-check answered for another person: user %s signed out", request.user.pk)
+        auth.logout(request)
+        problem = oidc.SignInFailed(
+            f"{oidc.provider_name(starts_sentence=True)} is now signed in as someone else, "
+            "so you have been signed out of the portal. Sign in again.",
+            reason="other_person",
+            status=403,
+        )
+        return _sign_in_problem(request, problem, _safe_next(request, verified.next_url))
     user = company_account_sign_in(issuer=verified.issuer, claims=verified.claims)
     if not user.is_active:
         auth.logout(request)

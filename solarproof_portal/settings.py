@@ -405,10 +405,14 @@ PERMISSIONS_POLICY = {
     "clipboard-write": ["self"],
 }
 
-# Sign-in protection: lock a username, and separately an address, after repeated failures.
+# Sign-in protection: after repeated failures, lock that username at that address, the
+# two together. Separately, an address lock would lock out everyone behind one proxy or
+# office NAT after a few typos (every sign-in shares that address), and a username lock
+# would let anyone lock out the break-glass superuser from anywhere. Repeated guessing
+# from one address still locks each username it tries, there.
 AXES_FAILURE_LIMIT = _non_negative_int("AXES_FAILURE_LIMIT", 5) or 5
 AXES_COOLOFF_TIME = timedelta(minutes=_non_negative_int("AXES_COOLOFF_MINUTES", 30))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "solarproof_portal.middleware.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True

@@ -38,13 +38,22 @@ def test_lookup_customer_reports_errors_plainly(sales_user, no_role_user):
     ]
 
 
-def test_seed_demo_refuses_outside_demo_mode():
+def test_seed_demo_refuses_outside_demo_mode(settings, django_user_model):
+    settings.DEBUG = True
     with pytest.raises(CommandError, match="only runs in demo mode"):
         call_command("seed_demo")
+    assert not django_user_model.objects.exists()
+
+
+def test_seed_demo_refuses_with_debug_off_even_in_demo_mode(settings, django_user_model):
+    settings.DEBUG, settings.SOLARPROOF_DEMO = False, True
+    with pytest.raises(CommandError, match="only runs with DJANGO_DEBUG on"):
+        call_command("seed_demo")
+    assert not django_user_model.objects.exists()
 
 
 def test_seed_demo_creates_the_demo_users_with_their_roles(settings, django_user_model, capsys):
-    settings.SOLARPROOF_DEMO = True
+    settings.DEBUG, settings.SOLARPROOF_DEMO = True, True
     call_command("seed_demo")
     call_command("seed_demo")  # twice is harmless
     assert "sales      password sales-demo-2143" in capsys.readouterr().out

@@ -441,6 +441,21 @@ def test_a_re_check_answered_with_a_forged_token_signs_the_session_out(client, i
     assert not LookupEvent.objects.exists()
 
 
+def test_a_re_check_that_names_another_person_signs_the_session_out(client, ivy, portal_upstream):
+    sign_in(client)
+    ivy.add_person("entra-oid-2222", preferred_username="max@example.com.au", groups=["portal-admins"])
+    ivy.sign_in_as("entra-oid-2222")  # someone else signed in at the provider, on this browser
+    expire_check(client)
+
+    answered = client.get(provider_answer(client.get("/projects/2143/")["Location"]))
+
+    assert answered.status_code == 403
+    assert "signed in as someone else" in text(answered)
+    assert signed_in_user(client) is None
+    assert not get_user_model().objects.filter(username="max@example.com.au").exists()
+    assert not LookupEvent.objects.exists()
+
+
 def test_a_re_check_that_cannot_reach_the_provider_shows_nothing_and_keeps_the_session(client, ivy, settings):
     sign_in(client)
     expire_check(client)

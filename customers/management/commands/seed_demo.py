@@ -5,7 +5,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-# Known passwords are acceptable only because this refuses to run outside demo mode.
+# Known passwords are acceptable only because this refuses to run outside a developer's
+# demo: demo mode and DJANGO_DEBUG both on. A production machine with the demo switched on
+# (to show made-up customers) must still not get a superuser whose password is published.
 DEMO_USERS = [
     ("sales", "sales-demo-2143", "Sales", False),
     ("installer", "installer-demo-2143", "Installers", False),
@@ -18,6 +20,11 @@ class Command(BaseCommand):
     help = "Create the demo users (demo mode only) and print how to sign in."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError(
+                "seed_demo only runs with DJANGO_DEBUG on: it creates users with published passwords, "
+                "an administrator among them."
+            )
         if not settings.SOLARPROOF_DEMO:
             raise CommandError("seed_demo only runs in demo mode: it creates users with published passwords.")
         users = get_user_model().objects
