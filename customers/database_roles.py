@@ -11,6 +11,7 @@ refuses a role that could (``customers/checks.py``).
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from customers.models import AuditAnchor, AuditGate, HistoryReview, LookupEvent
@@ -51,7 +52,8 @@ def grant_app_privileges(*, owner: BaseDatabaseWrapper, app_role: str) -> list[s
         else:
             statements.append(f"GRANT {_ORDINARY} ON {name} TO {role}")
     statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quote('public')} TO {role}")
-    with owner.cursor() as cursor:
+    # One transaction: a server already serving never sees the moment between REVOKE and GRANT.
+    with transaction.atomic(using=owner.alias), owner.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
     return statements

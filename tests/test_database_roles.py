@@ -111,6 +111,7 @@ def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.timeout(300)  # migrate a new database, start, then several manage.py processes
 def test_the_start_step_serves_as_the_app_role_and_passes_its_own_health_check(roles, static_root, tmp_path):
     env = _env(roles, static_root)
     log = tmp_path / "start.log"

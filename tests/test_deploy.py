@@ -33,6 +33,7 @@ def test_the_dockerfile_runs_the_steps_that_ci_runs():
 
 
 @pytest.mark.django_db
+@pytest.mark.timeout(600)  # a fresh virtualenv from PyPI, then migrate and start: minutes on a busy machine
 def test_the_container_steps_build_and_serve_from_a_clean_virtualenv(tmp_path):
     venv, static_root = tmp_path / "venv", tmp_path / "static"
     steps_env = {**production_env(), "VENV": str(venv), "DJANGO_STATIC_ROOT": str(static_root)}
