@@ -391,7 +391,12 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
         "needed_roles": access.either(needed) if needed else "",
         "needed_groups": groups,
     }
-    return render(request, "403.html", context, status=403)
+    response = render(request, "403.html", context, status=403)
+    if request.htmx:
+        # A whole page, not a fragment to swap into the search: htmx reloads the address
+        # instead (a role removed mid-session), which answers with this page in full.
+        response["HX-Refresh"] = "true"
+    return response
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -325,6 +325,17 @@ def test_someone_with_no_mapped_group_signs_in_but_sees_no_customer_data(client,
     assert LookupEvent.objects.get().outcome == "not_authorised"
 
 
+def test_it_names_the_providers_group_for_the_role_a_page_needs(client, ivy):
+    sign_in(client)  # Ivy is in portal-installers
+    response = client.get("/history/")
+    assert response.status_code == 403
+    page = text(response)
+    assert "This page needs the Admins role" in page
+    assert "with the Installers role" in page
+    assert "to add your company account to portal-admins (Admins)" in page
+    assert "portal-sales" not in page
+
+
 def test_roles_follow_the_provider_at_every_sign_in(client, ivy, settings):
     ivy.set_groups("entra-oid-1111", ["portal-admins"])
     sign_in(client)

@@ -434,3 +434,11 @@ def test_it_shows_when_each_recent_lookup_was_made_in_the_portals_time_zone(sale
     made = timezone.localtime(LookupEvent.objects.get().created_at)
     page = sales_client.get("/").content.decode()
     assert f'<time datetime="{dateformat.format(made, "c")}">{dateformat.format(made, "D j M, g:i a")}</time>' in page
+
+
+def test_it_has_htmx_reload_the_whole_page_for_a_refusal(client, sales_user, no_role_user):
+    client.force_login(no_role_user)  # e.g. the role was taken away while the search was open
+    response = client.get("/", {"project": "2143"}, **HTMX)
+    assert response.status_code == 403
+    assert response["HX-Refresh"] == "true"
+    assert "HX-Refresh" not in client.get("/")
