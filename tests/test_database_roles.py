@@ -126,15 +126,18 @@ def test_the_start_step_serves_as_the_app_role_and_passes_its_own_health_check(r
 
     # The app's role appends to the audit log through the portal and can do nothing else to it.
     app_env = {k: v for k, v in env.items() if k != "DATABASE_OWNER_URL"}
-    # A lookup made 400 days ago (the clock moved back in that process), so that prune has work.
+    # As the app's role: an honest event 400 days old (so prune has work), then a lookup.
     looked_up = _manage(
         {**app_env, "SOLARPROOF_API_URL": settings.SOLARPROOF_API_URL},
         "shell",
         "-c",
-        "import datetime; from django.utils import timezone; real = timezone.now; "
-        "timezone.now = lambda: real() - datetime.timedelta(days=400); "
-        "from django.contrib.auth.models import Group, User; from django.core.management import call_command; "
-        "User.objects.create_user('sam', password='x').groups.add(Group.objects.get(name='Sales')); "
+        "import datetime; from django.utils import timezone; from django.core.management import call_command; "
+        "from django.contrib.auth.models import Group, User; from customers import audit; "
+        "from customers.models import LookupEvent; "
+        "sam = User.objects.create_user('sam', password='x'); sam.groups.add(Group.objects.get(name='Sales')); "
+        "old = LookupEvent(sequence=1, created_at=timezone.now() - datetime.timedelta(days=400), user=sam, "
+        "username='sam', project_id=2143, outcome='found', channel='cli', prev_hash=audit.GENESIS); "
+        "old.hash = audit.hash_of(old); old.save(force_insert=True); "
         "call_command('lookup_customer', '2143', '--as', 'sam')",
     )
     assert looked_up.returncode == 0, looked_up.stderr
@@ -149,14 +152,17 @@ def test_the_start_step_serves_as_the_app_role_and_passes_its_own_health_check(r
             "DROP TRIGGER customers_lookupevent_no_change ON customers_lookupevent",
             "UPDATE customers_historyreview SET rows = 0",
             "DELETE FROM customers_auditanchor",
+            "CREATE TABLE customers_lookupevent_copy (id int)",
+            "CREATE TEMP TABLE customers_auditgate (id int)",  # a gate of its own, found first
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 app.execute(statement)
-        assert app.execute("SELECT count(*) FROM customers_lookupevent").fetchone()[0] == 1
+        ages = app.execute("SELECT now() - created_at > interval '300 days' FROM customers_lookupevent ORDER BY 1")
+        assert ages.fetchall() == [(False,), (True,)]
 
     # Prune goes through the owner; the app's role cannot.
     refused = _manage(app_env, "prune_audit_log", "--older-than-days", "1")
-    assert refused.returncode != 0 and "permission denied" in refused.stderr
+    assert refused.returncode != 0 and "permission denied" in refused.stderr, refused.stdout + refused.stderr[-1500:]
     pruned = subprocess.run(
         ["sh", "deploy/container-steps.sh", "prune", "--older-than-days", "1"],  # noqa: S607
         cwd=ROOT,
