@@ -56,12 +56,21 @@ def test_an_installer_builds_reorders_routes_and_keeps_the_days_sheet(open_page,
     assert route_stops(page) == [ADDRESSES[2143], ADDRESSES[2148], ADDRESSES[1003]]
     assert "Stop 3, Bazza Kowalski: This address has no state or postcode" in page.inner_text(".route")
 
+    # Moved in place: the address follows, nothing is looked up again.
+    looked_up = LookupEvent.objects.count()
     page.get_by_role("link", name="Move Bazza Kowalski up, to stop 2").click()
-    page.wait_for_url(re.compile(r"projects=2143,2148,9404,1003#job-2148$"))
-    page.get_by_role("link", name="Move Judy Matherson down, to stop 2").click()
-    page.wait_for_url(re.compile(r"projects=2148,2143,9404,1003#job-2143$"))
+    page.wait_for_url(re.compile(r"projects=2143,2148,9404,1003$"))
+    expect(page.get_by_role("link", name="Move Bazza Kowalski up, to stop 1")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"projects=2148,2143,9404,1003$"))
     assert job_titles(page) == ["1. Bazza Kowalski", "2. Judy Matherson", "3. Project 9404", "4. Ava Kelly"]
     assert route_stops(page) == [ADDRESSES[2148], ADDRESSES[2143], ADDRESSES[1003]]
+    assert "Stop 1, Bazza Kowalski: This address has no state" in page.inner_text(".route")
+    assert "Not on the route (no customer or no site address): stop 3." in page.inner_text("main")
+    assert not page.get_by_role("link", name=re.compile("^Move Bazza Kowalski up")).is_visible()
+    assert LookupEvent.objects.count() == looked_up
+    page.reload()  # and the address is the sheet in that order
+    assert job_titles(page) == ["1. Bazza Kowalski", "2. Judy Matherson", "3. Project 9404", "4. Ava Kelly"]
     page.evaluate("window.scrollTo(0, 0)")
     ARTIFACTS.joinpath("screenshots").mkdir(parents=True, exist_ok=True)
     page.screenshot(path=ARTIFACTS / "screenshots" / f"run-sheet-{viewport}.png", full_page=viewport == "desktop")
@@ -89,6 +98,37 @@ def test_an_installer_builds_reorders_routes_and_keeps_the_days_sheet(open_page,
     page.context.set_offline(True)
     with pytest.raises(PlaywrightError, match="ERR_INTERNET_DISCONNECTED"):
         page.goto(sheet_url)
+
+
+def test_without_javascript_the_move_links_reload_the_sheet_in_the_new_order(open_page):
+    page = open_page("phone", javascript=False)
+    page.goto("/run-sheet/?projects=2143,2144,1003")
+    page.get_by_role("link", name="Move Ava Kelly up, to stop 2").click()
+    page.wait_for_url(re.compile(r"projects=2143,1003,2144#job-1003$"))
+    assert job_titles(page) == ["1. Judy Matherson", "2. Ava Kelly", "3. Marcus Aurelio"]
+    assert route_stops(page) == [ADDRESSES[2143], ADDRESSES[1003], "480 Mount Cotton Road, Capalaba, QLD, 4157"]
+
+
+def test_moving_in_place_builds_the_same_route_as_the_server(open_page):
+    ids = [1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009]
+    page = open_page("desktop")
+    page.goto("/run-sheet/?projects=" + ",".join(map(str, ids)))
+    page.get_by_role("link", name=re.compile("^Move .* down, to stop 2$")).click()
+    page.get_by_role("link", name=re.compile("^Move .* down, to stop 9$")).click()
+    in_place = [
+        (link.get_attribute("href"), link.get_attribute("aria-label"), link.inner_text())
+        for link in page.locator(".route-link").all()
+    ]
+    page.reload()
+    from_server = [
+        (link.get_attribute("href"), link.get_attribute("aria-label"), link.inner_text())
+        for link in page.locator(".route-link").all()
+    ]
+    assert page.url.endswith("?projects=1002,1001,1003,1004,1005,1006,1007,1009,1008")
+    assert len(in_place) == 3
+    for (href, label, text), (server_href, server_label, server_text) in zip(in_place, from_server, strict=True):
+        assert parse_qs(urlsplit(href).query) == parse_qs(urlsplit(server_href).query)
+        assert (label, text) == (server_label, server_text)
 
 
 def test_remove_from_this_device_deletes_the_copy_and_its_worker(open_page):
