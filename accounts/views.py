@@ -40,6 +40,14 @@ def _sign_in_context(next_url: str) -> dict[str, Any]:
 class PortalLoginView(LoginView):
     redirect_authenticated_user = True
 
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        next_url = self.get_redirect_url()
+        if next_url and not request.user.is_authenticated and cross_site.is_cross_site(request):
+            # Another site's link to a customer, met by the sign-in page: signing in must not
+            # turn that link into a lookup (customers/cross_site.py).
+            cross_site.remember_sign_in_from_elsewhere(request, next_url)
+        return super().get(request, *args, **kwargs)
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         return {**context, **_sign_in_context(context.get("next", ""))}
@@ -96,9 +104,8 @@ def oidc_start(request: HttpRequest) -> HttpResponse:
     """The button on the sign-in page: off to the provider."""
     next_url = _safe_next(request, request.GET.get("next"))
     try:
-        return oidc.authorization_redirect(
-            request, next_url=next_url, from_portal=not cross_site.is_cross_site(request)
-        )
+        from_portal = not cross_site.is_cross_site(request) and not cross_site.sign_in_from_elsewhere(request, next_url)
+        return oidc.authorization_redirect(request, next_url=next_url, from_portal=from_portal)
     except oidc.SignInFailed as problem:
         return _sign_in_problem(request, problem, next_url)
 

@@ -36,6 +36,7 @@ from django.utils.cache import add_never_cache_headers
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _PORTAL = {"same-origin", "none"}
 _VOUCHED = "cross_site_vouched"
+_FROM_ELSEWHERE = "cross_site_next"
 
 
 def origin_of(url: str) -> str | None:
@@ -59,6 +60,17 @@ def vouch_for(request: HttpRequest, url: str) -> None:
     request.session[_VOUCHED] = url
 
 
+def remember_sign_in_from_elsewhere(request: HttpRequest, next_url: str) -> None:
+    """The sign-in page was opened by another site's link (a signed-out member of staff
+    following it): where it leads once they sign in is that site's request, not theirs."""
+    request.session[_FROM_ELSEWHERE] = next_url
+
+
+def sign_in_from_elsewhere(request: HttpRequest, next_url: str) -> bool:
+    session = getattr(request, "session", None)
+    return session is not None and session.get(_FROM_ELSEWHERE) == next_url
+
+
 def pass_on_vouch(request: HttpRequest, url: str) -> None:
     """A vouched-for URL that only redirects (the plain search form) hands the vouch on."""
     session = getattr(request, "session", None)
@@ -68,8 +80,12 @@ def pass_on_vouch(request: HttpRequest, url: str) -> None:
 
 def is_cross_site(request: HttpRequest) -> bool:
     """True when another site (not the portal, not a trusted link origin) started this request.
-    A URL the portal vouched for counts as the portal's own, once."""
+    A URL the portal vouched for counts as the portal's own, once; the first arrival at a
+    sign-in's destination counts as the other site's when that sign-in page was its link's."""
     session = getattr(request, "session", None)
+    if session is not None and _FROM_ELSEWHERE in session and session[_FROM_ELSEWHERE] == request.get_full_path():
+        del session[_FROM_ELSEWHERE]
+        return True
     if session is not None and _VOUCHED in session and session[_VOUCHED] == request.get_full_path():
         del session[_VOUCHED]
         return False

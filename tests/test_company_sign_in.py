@@ -117,6 +117,15 @@ def test_a_sign_in_begun_on_the_portal_lands_on_the_customer_though_the_way_back
     assert LookupEvent.objects.count() == 1
 
 
+def test_a_company_sign_in_from_a_sign_in_page_another_site_opened_ends_on_the_look_up_button(client, ivy):
+    client.get("/accounts/login/?next=/projects/2143/", HTTP_SEC_FETCH_SITE="cross-site")
+    start = client.get("/accounts/oidc/start/?next=/projects/2143/", HTTP_SEC_FETCH_SITE="same-origin")
+    landed = client.get(provider_answer(start["Location"]), **FROM_THE_PROVIDER)
+
+    assert "has not been looked up yet" in text(client.get(landed["Location"], **FROM_THE_PROVIDER))
+    assert not LookupEvent.objects.exists()
+
+
 def test_a_sign_in_begun_by_another_sites_link_ends_on_the_look_up_button(client, ivy, portal_upstream):
     asked_before = portal_upstream.calls(2143)
     start = client.get("/accounts/oidc/start/?next=/projects/2143/", HTTP_SEC_FETCH_SITE="cross-site")

@@ -144,3 +144,28 @@ def test_it_turns_away_a_cross_site_link_for_someone_without_a_role(client, make
     assert response.status_code == 403 and "has not been looked up" not in text(response)
     assert not LookupEvent.objects.exists()
     assert portal_upstream.calls(2143) == asked_before
+
+
+@pytest.mark.parametrize(
+    ("opened_by", "looks_up"),
+    [({"HTTP_SEC_FETCH_SITE": "cross-site"}, False), ({"HTTP_SEC_FETCH_SITE": "none"}, True)],
+    ids=["another site's link", "a bookmark"],
+)
+def test_signing_in_does_not_turn_another_sites_link_into_a_lookup(client, sales_user, opened_by, looks_up):
+    to_sign_in = client.get("/projects/2143/", **opened_by)
+    sign_in_page = client.get(to_sign_in["Location"], **opened_by)  # the redirect keeps the chain's origin
+    assert sign_in_page.status_code == 200
+    signed_in = client.post(
+        to_sign_in["Location"],
+        {"username": "sam.sales", "password": "correct-horse-battery"},
+        HTTP_SEC_FETCH_SITE="same-origin",
+    )
+    assert signed_in["Location"] == "/projects/2143/"
+
+    landed = text(client.get("/projects/2143/", **FROM_THE_PORTAL))
+
+    assert ("Judy Matherson" in landed) is looks_up
+    assert ("has not been looked up yet" in landed) is not looks_up
+    assert LookupEvent.objects.count() == (1 if looks_up else 0)
+    if not looks_up:  # one tap, and it looks up
+        assert "Judy Matherson" in text(client.get("/projects/2143/", **FROM_THE_PORTAL))
