@@ -37,6 +37,19 @@ def test_it_looks_up_ten_projects_in_about_one_upstream_answer(installer_user, p
     assert elapsed < 0.7, f"ten lookups took {elapsed:.3f} s"
 
 
+def test_it_keeps_the_whole_sheet_inside_one_time_budget_when_a_project_hangs(installer_user, settings):
+    settings.SOLARPROOF_TIMEOUT = 0.6
+    started = time.monotonic()
+    entries = sheet(installer_user, [2143, 9599, 2144])
+    elapsed = time.monotonic() - started
+
+    assert [entry.project_id for entry in entries] == [2143, 9599, 2144]
+    assert entries[1].result.outcome == Outcome.UPSTREAM_UNAVAILABLE
+    assert entries[0].result.found and entries[2].result.found
+    # One budget for the sheet, not one per project: the hung project's wait is the sheet's.
+    assert 0.5 < elapsed < 1.2, f"the sheet took {elapsed:.3f} s"
+
+
 def test_it_writes_one_audit_row_per_project_with_the_sheets_request_id(installer_user):
     entries = sheet(installer_user, [2143, 9404, 2144], ip="10.0.0.7", user_agent="Tablet")
 
