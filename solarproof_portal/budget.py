@@ -2,6 +2,8 @@
 
 import math
 
+# Seconds one lookup may take in all, when SOLARPROOF_TIMEOUT is not set.
+DEFAULT_SOLARPROOF_TIMEOUT = 8.0
 # Beyond waiting on Solar Proof, a request writes its audit row (which may queue behind
 # other appends for the chain's lock) and renders the page.
 WORKER_MARGIN_SECONDS = 7

@@ -10,9 +10,10 @@ process waits out the upstream alone; gthread with 8 threads per worker served 6
 in one process just queue for the GIL. 2 x CPU workers x 8 threads also keeps database
 connections (one per thread) well inside PostgreSQL's default 100 with two app servers.
 
-Worker timeout is the lookup budget (SOLARPROOF_TIMEOUT, read and checked once, by the
-Django settings) plus a margin for the audit write and the page, so a worker is only
-killed when something is wrong with the portal itself, never for a slow upstream.
+Worker timeout is the lookup budget (SOLARPROOF_TIMEOUT, with the default the Django
+settings use; both from solarproof_portal/budget.py) plus a margin for the audit write and
+the page, so a worker is only killed when something is wrong with the portal itself, never
+for a slow upstream.
 Send HUP for a graceful reload (new workers start, old ones finish their requests).
 """
 
@@ -25,19 +26,18 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
-# The budget comes from the portal's own settings, the one place that reads it.
+# The budget's default and what follows from it are defined once, beside the settings. The
+# master does not load Django's settings (they are the workers' business): a bad value is
+# refused by the workers' settings, and before that by the start step's check --deploy.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "solarproof_portal.settings")
-from django.conf import settings as portal_settings
-
-from solarproof_portal.budget import worker_timeout
+from solarproof_portal.budget import DEFAULT_SOLARPROOF_TIMEOUT, worker_timeout
 
 # gunicorn reads this module directly; these are its own settings, not Django's.
 bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - in a container
 worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-timeout = worker_timeout(portal_settings.SOLARPROOF_TIMEOUT)
+timeout = worker_timeout(float(os.environ.get("SOLARPROOF_TIMEOUT", DEFAULT_SOLARPROOF_TIMEOUT)))
 graceful_timeout = timeout
 keepalive = 5
 max_requests = 5000

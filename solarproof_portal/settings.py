@@ -16,6 +16,8 @@ import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from solarproof_portal.budget import DEFAULT_SOLARPROOF_TIMEOUT
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -106,7 +108,7 @@ SOLARPROOF_API_KEY = env.str("SOLARPROOF_API_KEY", default="")
 SOLARPROOF_DEMO = env.bool("SOLARPROOF_DEMO", default=DEBUG and not SOLARPROOF_API_KEY)
 if not SOLARPROOF_DEMO:
     _required("SOLARPROOF_API_KEY", SOLARPROOF_API_KEY, "(or SOLARPROOF_DEMO=true for demo data)")
-SOLARPROOF_TIMEOUT = _positive("SOLARPROOF_TIMEOUT", 8.0)
+SOLARPROOF_TIMEOUT = _positive("SOLARPROOF_TIMEOUT", DEFAULT_SOLARPROOF_TIMEOUT)
 
 LOOKUP_CACHE_SECONDS = _non_negative_int("LOOKUP_CACHE_SECONDS", 60)
 LOOKUP_RATE_LIMIT = _rate("LOOKUP_RATE_LIMIT", "60/m")
