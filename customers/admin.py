@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 
-from customers.history import record_review
+from customers.history.queries import record_review
 from customers.models import AuditAnchor, HistoryReview, LookupEvent, Outcome
 from solarproof_portal.middleware import client_ip
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.db import DatabaseError, connection
 
-from customers.database_roles import role_problems
+from customers.audit.database_roles import role_problems
 
 
 @register(Tags.security, deploy=True)

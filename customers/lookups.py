@@ -21,9 +21,10 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from accounts.models import AuthMethod
-from customers import access, sandbox, solarproof
+from customers import access
 from customers.models import Channel, LookupEvent, Outcome
 from customers.ratelimit import hit_rate_limit
+from customers.upstream import sandbox, solarproof
 
 logger = logging.getLogger(__name__)
 

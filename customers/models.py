@@ -73,7 +73,7 @@ class LookupEventManager(models.Manager.from_queryset(AppendOnlyQuerySet)):  # t
         reason: str | None = None,
     ) -> LookupEvent:
         """The one way to write an audit row: appended to the hash chain under its lock."""
-        from customers import audit
+        from customers.audit import log as audit
 
         return audit.append(
             user=user,
@@ -254,7 +254,7 @@ class HistoryReviewManager(models.Manager.from_queryset(AppendOnlyQuerySet)):  #
         request_id: str = "",
     ) -> HistoryReview:
         """The one way to write a review record: appended to the review chain under its lock."""
-        from customers import audit
+        from customers.audit import log as audit
 
         return audit.append_review(
             user=user,

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
-from customers import run_sheet_views, views
+from customers import views
+from customers.run_sheets import views as run_sheet_views
 
 app_name = "customers"
 

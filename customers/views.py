@@ -22,10 +22,13 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
 from accounts.sessions import auth_method, signed_in_with_company_account
-from customers import access, contact_files, cross_site, history, lookups, run_sheets
+from customers import access, cross_site, lookups
+from customers.cards import contact_files
+from customers.cards.presentation import CustomerCard, customer_card, day_chart
 from customers.forms import HistoryFilterForm, ProjectSearchForm, ReasonForm, SiteVisitForm
+from customers.history import queries as history
 from customers.models import HistoryReview, LookupEvent, Outcome
-from customers.presentation import CustomerCard, customer_card, day_chart
+from customers.run_sheets import service as run_sheets
 from solarproof_portal.middleware import client_ip
 
 logger = logging.getLogger(__name__)

@@ -300,7 +300,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 # The role that owns the tables: used by migrate, grant_app_privileges and prune_audit_log
 # (deploy/container-steps.sh), never by the web server, whose DATABASE_URL role may only
-# append to the audit log (customers/database_roles.py). The start step unsets it before
+# append to the audit log (customers/audit/database_roles.py). The start step unsets it before
 # gunicorn starts.
 if env.str("DATABASE_OWNER_URL", default=""):
     DATABASES["owner"] = {**env.db_url("DATABASE_OWNER_URL"), "CONN_MAX_AGE": 0}
@@ -443,7 +443,7 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
-        # The audit event stream: each message is already one JSON line (customers/audit_stream.py).
+        # The audit event stream: each message is already one JSON line (customers/audit/stream.py).
         "audit": {"class": "logging.StreamHandler", "formatter": "audit_line"},
     },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},

@@ -12,8 +12,8 @@ from django.core.cache import cache
 from django.db import connection
 
 from accounts import oidc
-from customers import sandbox
 from customers.lookups import _client
+from customers.upstream import sandbox
 from tests.support.identity_provider import CLIENT_ID, CLIENT_SECRET, IdentityProvider
 
 ROLES = ("Sales", "Installers", "Admins")
@@ -88,7 +88,7 @@ def committed_db(transactional_db) -> Iterator[None]:
     (lookup events, review records, prune records)."""
     importlib.import_module("customers.migrations.0002_roles").create_roles(django_apps, None)
     yield
-    from customers.audit import open_gate
+    from customers.audit.log import open_gate
 
     with open_gate(), connection.cursor() as cursor:
         for table in ("customers_lookupevent", "customers_historyreview", "customers_auditanchor"):
@@ -145,7 +145,7 @@ class _RunLog(logging.Handler):
 
 
 def _personal_details() -> set[str]:
-    from customers.sandbox_data import CUSTOMERS
+    from customers.upstream.sandbox_data import CUSTOMERS
 
     details = set()
     for customer in CUSTOMERS.values():

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db.models.deletion import ProtectedError
 
-from customers.history import record_review
+from customers.history.queries import record_review
 from customers.lookups import look_up_customer
 from customers.models import AuditAnchor, AuditLogIsAppendOnly, HistoryReview, LookupEvent, Outcome
 

@@ -12,8 +12,8 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
-from customers import audit
-from customers.history import record_review
+from customers.audit import log as audit
+from customers.history.queries import record_review
 from customers.lookups import _client, look_up_customer
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
 from tests.support.audit import ANCHORS, REVIEWS, TABLE, record, tamper, verify

@@ -15,8 +15,9 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from customers import audit, signing
-from customers.history import record_review
+from customers.audit import log as audit
+from customers.audit import signing
+from customers.history.queries import record_review
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
 from tests.support.audit import ANCHORS, REVIEWS, TABLE, record, tamper, verify
 

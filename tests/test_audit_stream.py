@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from customers import audit
-from customers.history import record_review
+from customers.audit import log as audit
+from customers.history.queries import record_review
 from customers.lookups import look_up_customer
 from customers.models import HistoryReview, LookupEvent
 from tests.support.audit import verify

@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group
 
 from accounts.company_accounts import roles_from_claims
 from accounts.models import CompanyAccount
-from customers import audit
+from customers.audit import log as audit
 from customers.models import LookupEvent
 from tests.support.company_sessions import expire_company_check
 from tests.support.pages import text

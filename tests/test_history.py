@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from customers import audit, history
+from customers.audit import log as audit
+from customers.history import queries as history
 from customers.models import HistoryReview, LookupEvent
 from tests.support.pages import text
 

@@ -7,9 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from customers.forms import parse_project_id
-from customers.lookups import MAX_PROJECT_ID
-from customers.presentation import (
+from customers.cards.presentation import (
     AddressParts,
     Phone,
     abn,
@@ -20,7 +18,9 @@ from customers.presentation import (
     email,
     phone,
 )
-from customers.solarproof import Customer
+from customers.forms import parse_project_id
+from customers.lookups import MAX_PROJECT_ID
+from customers.upstream.solarproof import Customer
 
 
 def test_an_australian_mobile_without_a_plus_dials_in_e164():

@@ -9,8 +9,9 @@ import pytest
 from django.db import connections
 from django.db.backends.signals import connection_created
 
-from customers import lookups, run_sheets
+from customers import lookups
 from customers.models import LookupEvent, Outcome
+from customers.run_sheets import service as run_sheets
 
 pytestmark = pytest.mark.usefixtures("committed_db")
 

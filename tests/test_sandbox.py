@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from customers.sandbox_data import CUSTOMERS, ERRORS
+from customers.upstream.sandbox_data import CUSTOMERS, ERRORS
 
 
 def _readme_demo_projects() -> set[int]:

@@ -9,7 +9,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.cache import caches
 from django.db import connection
 
-from customers import audit
+from customers.audit import log as audit
 from customers.models import LookupEvent
 from tests.support.pages import text
 from tests.support.processes import RedisServer, TcpProxy, gunicorn, production_env

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from werkzeug import Response
 
-from customers import solarproof
-from customers.solarproof import Customer, SolarProofClient
+from customers.upstream import solarproof
+from customers.upstream.solarproof import Customer, SolarProofClient
 
 KEY = "s3cret-key-XYZ-123"
 PATH = "/apidata.php"

@@ -16,7 +16,7 @@ def run(bench: Bench) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from customers import audit
+    from customers.audit import log as audit
     from customers.models import Channel, LookupEvent, Outcome
 
     user, _ = get_user_model().objects.get_or_create(username="bench.audit")

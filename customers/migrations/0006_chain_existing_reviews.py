@@ -4,7 +4,7 @@ on, deleting or editing one breaks the chain."""
 
 from django.db import migrations
 
-from customers.chain import GENESIS, review_hash
+from customers.audit.chain import GENESIS, review_hash
 
 
 def chain_reviews(apps, schema_editor):

@@ -1,6 +1,6 @@
 """PostgreSQL appends to the audit chain in one round trip: a function that takes the
 chain's advisory lock, reads the head, hashes and inserts, called as one statement in
-its own transaction (customers/audit.py). Before it, an append was five round trips
+its own transaction (customers/audit/log.py). Before it, an append was five round trips
 (BEGIN, lock, head, INSERT, COMMIT), all inside the lock. SQLite keeps the Python path.
 
 The hash is SHA-256 over the same canonical JSON as ``chain.lookup_hash``: the caller
@@ -12,7 +12,7 @@ every hash in Python, so any difference between the two would be caught at once
 
 from django.db import migrations
 
-# 0x500FA0D1, the key in customers/audit.py (_ADVISORY_LOCK_KEY).
+# 0x500FA0D1, the key in customers/audit/log.py (_ADVISORY_LOCK_KEY).
 POSTGRESQL = """
 CREATE OR REPLACE FUNCTION customers_lookupevent_append(
     p_user_id bigint, p_username text, p_project_id bigint, p_outcome text, p_customer_id bigint,

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from customers import signing
+from customers.audit import signing
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from customers.database_roles import grant_app_privileges
+from customers.audit.database_roles import grant_app_privileges
 
 
 class Command(BaseCommand):

@@ -3,7 +3,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from customers import audit, signing
+from customers.audit import log as audit
+from customers.audit import signing
 
 
 class Command(BaseCommand):

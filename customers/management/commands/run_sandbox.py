@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from customers import sandbox
+from customers.upstream import sandbox
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from customers import audit
+from customers.audit import log as audit
 
 
 class Command(BaseCommand):

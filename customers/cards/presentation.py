@@ -18,7 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 from phonenumbers import PhoneNumberFormat, PhoneNumberType, shortnumberinfo
 from stdnum.au import abn as abn_number
 
-from customers.solarproof import Customer
+from customers.upstream.solarproof import Customer
 
 REGION = "AU"
 # Digits and the punctuation people type in phone numbers; anything else (letters,

@@ -10,7 +10,7 @@ import icalendar
 import vobject
 from django.utils import timezone
 
-from customers.presentation import CustomerCard, address_parts
+from customers.cards.presentation import CustomerCard, address_parts
 
 
 def vcard(card: CustomerCard) -> str:

@@ -2,7 +2,7 @@
 
 Two chains: every ``LookupEvent``, and every ``HistoryReview`` (somebody read the log).
 Each row carries a gapless ``sequence``, the previous row's hash and its own: SHA-256
-over a canonical serialisation of exactly the values stored (``customers.chain``).
+over a canonical serialisation of exactly the values stored (``customers.audit.chain``).
 Appends are serialised (a transaction-scoped advisory lock per chain on PostgreSQL;
 SQLite's write lock, taken at BEGIN IMMEDIATE), so concurrent writers on any number of
 app servers never fork a chain. Editing, deleting, inserting or reordering a row breaks
@@ -28,7 +28,8 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from customers import audit_stream, chain, signing
+from customers.audit import chain, signing
+from customers.audit import stream as audit_stream
 from customers.models import AuditAnchor, AuditGate, HistoryReview, LookupEvent
 
 logger = logging.getLogger(__name__)

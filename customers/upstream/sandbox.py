@@ -4,7 +4,7 @@ Solar Proof itself is never reachable from our machines, so the demo (``make run
 the tests and the benchmarks all talk to this instead. It serves synthetic Australian
 customers and one project for every error the contract documents, plus the quirks
 of the real endpoint's history (errors with 200, odd content types, legacy codes).
-The catalogue of project IDs is in ``customers/sandbox_data.py`` and the README.
+The catalogue of project IDs is in ``customers/upstream/sandbox_data.py`` and the README.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from customers import sandbox_data
+from customers.upstream import sandbox_data
 
 DEMO_API_KEY = "sandbox-demo-key"
 PATH = "/apidata.php"

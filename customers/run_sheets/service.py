@@ -21,8 +21,9 @@ from django.db import connections
 from django.utils import timezone
 
 from accounts.models import AuthMethod
-from customers import history, lookups
+from customers import lookups
 from customers.forms import RUN_SHEET_MAX
+from customers.history import queries as history
 from customers.models import HistoryReview
 
 logger = logging.getLogger(__name__)

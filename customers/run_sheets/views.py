@@ -18,9 +18,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.sessions import auth_method
-from customers import access, cross_site, run_sheets
+from customers import access, cross_site
+from customers.cards.presentation import CustomerCard, RouteLeg, customer_card, route_legs
 from customers.forms import ProjectSearchForm, ReasonForm, RunSheetForm
-from customers.presentation import CustomerCard, RouteLeg, customer_card, route_legs
+from customers.run_sheets import service as run_sheets
 from solarproof_portal.middleware import client_ip
 
 

@@ -1,0 +1,1 @@
+"""The audit log's integrity: hashing, signing, appending, checkpoints, verifying, pruning."""

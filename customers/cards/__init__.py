@@ -1,0 +1,1 @@
+"""How a customer is shown: the contact and site cards' rules, vCard and calendar files."""

@@ -1,0 +1,1 @@
+"""The installer's run sheet: several projects looked up together."""
