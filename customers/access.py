@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -47,3 +48,11 @@ def either(roles: tuple[str, ...] | list[str]) -> str:
     """ "Admins", "Sales, Installers or Admins": as the 403 page says it."""
     roles = list(roles)
     return roles[0] if len(roles) == 1 else f"{', '.join(roles[:-1])} or {roles[-1]}"
+
+
+def held_roles(user: Any) -> list[str]:
+    """The portal roles the user holds, in the roles' own order."""
+    if not user.is_authenticated:
+        return []
+    names = set(user.groups.values_list("name", flat=True))
+    return [role for role in LOOK_UP_ROLES if role in names]

@@ -8,8 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 
-from customers.history.queries import record_review
-from customers.models import AuditAnchor, HistoryReview, LookupEvent, Outcome
+from customers.audit.log import record_review
+from customers.models import AuditAnchor, HistoryReview, LookupEvent
+from customers.outcomes import Outcome
 from solarproof_portal.middleware import client_ip
 
 

@@ -5,7 +5,6 @@ from django import forms
 from django.utils import timezone
 
 from customers.lookups import MAX_PROJECT_ID
-from customers.models import Outcome
 
 # Staff paste IDs from emails and Solar Proof's own screens: "Project #2143",
 # "project id: 2143", " 2143 ". Anything else is not guessed at.
@@ -87,41 +86,6 @@ class ReasonForm(forms.Form):
         if not self.is_valid() or not self.cleaned_data["text"]:
             return {}
         return {key: self.cleaned_data[key] for key in ("reason", "reason_other") if self.cleaned_data[key]}
-
-
-class HistoryFilterForm(forms.Form):
-    """The history filters. Field names are the query parameters in DESIGN.md."""
-
-    user = forms.CharField(label="User", required=False, max_length=150)
-    project = forms.CharField(label="Project ID", required=False, max_length=40)
-    outcome = forms.ChoiceField(label="Outcome", required=False)
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["outcome"].choices = [("", "Any outcome"), *Outcome.choices]
-        self.fields["project"].widget.attrs.update({"inputmode": "numeric"})
-        # "from" is a Python keyword, so these two are added by name.
-        date_input = forms.DateInput(attrs={"type": "date"})
-        self.fields["from"] = forms.DateField(label="From", required=False, widget=date_input)
-        self.fields["to"] = forms.DateField(label="To", required=False, widget=date_input)
-
-    def clean_user(self) -> str:
-        return self.cleaned_data["user"].strip()
-
-    def clean_project(self) -> int | None:
-        raw = self.cleaned_data["project"].strip()
-        if not raw:
-            return None
-        project_id = parse_project_id(raw)
-        if project_id is None:
-            raise forms.ValidationError("A project ID is a whole number such as 2143.")
-        return project_id
-
-    def clean(self) -> dict[str, object]:
-        cleaned = super().clean()
-        if cleaned.get("from") and cleaned.get("to") and cleaned["from"] > cleaned["to"]:
-            self.add_error("to", "“To” must be on or after “From”.")
-        return cleaned
 
 
 class SiteVisitForm(forms.Form):

@@ -22,23 +22,16 @@ from django.utils import timezone
 
 from accounts.models import AuthMethod
 from customers import access
-from customers.models import Channel, LookupEvent, Outcome
+from customers.audit import log as audit_log
+from customers.models import Channel, LookupEvent
+from customers.outcomes import Outcome
 from customers.ratelimit import hit_rate_limit
-from customers.upstream import sandbox, solarproof
+from customers.upstream import errors, sandbox, solarproof
 
 logger = logging.getLogger(__name__)
 
 PERMISSION = access.LOOK_UP_PERMISSION
 MAX_PROJECT_ID = 2**32 - 1
-
-_OUTCOMES: dict[type[solarproof.SolarProofError], Outcome] = {
-    solarproof.InvalidApiKey: Outcome.API_KEY_INVALID,
-    solarproof.InvalidParameters: Outcome.INVALID_PARAMETERS,
-    solarproof.ProjectNotFound: Outcome.PROJECT_NOT_FOUND,
-    solarproof.NoCustomerAssigned: Outcome.NO_CUSTOMER,
-    solarproof.NotAuthorised: Outcome.UPSTREAM_NOT_AUTHORISED,
-    solarproof.UpstreamUnavailable: Outcome.UPSTREAM_UNAVAILABLE,
-}
 
 
 class InvalidProjectId(ValueError):
@@ -128,8 +121,8 @@ def _fetch(project_id: int, *, refresh: bool) -> LookupResult:
         return LookupResult(project_id, Outcome.FOUND, customer, cache_hit=True, fetched_at=fetched_at)
     try:
         customer = solarproof_client().get_customer_of_project(project_id)
-    except solarproof.SolarProofError as exc:
-        outcome = _OUTCOMES.get(type(exc), Outcome.UPSTREAM_ERROR)
+    except errors.SolarProofError as exc:
+        outcome = exc.outcome
         log = logger.error if outcome == Outcome.API_KEY_INVALID else logger.warning
         log("Solar Proof lookup failed: project=%s outcome=%s detail=%s", project_id, outcome, exc.detail)
         return LookupResult(project_id, outcome, message=f"{outcome.label}. {exc.advice}".strip())
@@ -141,7 +134,7 @@ def _fetch(project_id: int, *, refresh: bool) -> LookupResult:
 def _record(result: LookupResult, *, started: float, **fields: Any) -> LookupEvent:
     duration_ms = round((time.monotonic() - started) * 1000)
     try:
-        event = LookupEvent.objects.record(
+        event = audit_log.record_lookup(
             outcome=result.outcome,
             customer_id=result.customer.customer_id if result.customer else None,
             duration_ms=duration_ms,

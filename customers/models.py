@@ -6,37 +6,18 @@ customer ID and what happened are enough to answer "who looked at whom, when".
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import models
 from django.utils import timezone
 
 from accounts.models import AuthMethod
+from customers.outcomes import Outcome
 
 
 class AuditLogIsAppendOnly(Exception):
     """Raised on any attempt to change or remove an audit row through the ORM."""
-
-
-class Outcome(models.TextChoices):
-    """Each outcome's word, stored and exported as is (and shown in the admin), and its
-    label: the plain words staff read wherever an outcome is shown, the result page,
-    their recent lookups and the history. The result page adds what to do next."""
-
-    FOUND = "found", "Found"
-    PROJECT_NOT_FOUND = "project_not_found", "Solar Proof has no project with that ID"
-    NO_CUSTOMER = "no_customer", "That project exists, but no customer is assigned to it yet"
-    # The portal refused the staff member (no role). Rows written before the next
-    # outcome existed hold this for Solar Proof's refusals too.
-    NOT_AUTHORISED = "not_authorised", "Refused by the portal: no role that may look up customers"
-    UPSTREAM_NOT_AUTHORISED = "upstream_not_authorised", "Solar Proof does not allow the portal to see this project"
-    API_KEY_INVALID = "api_key_invalid", "The portal's Solar Proof key was refused: tell an administrator"
-    INVALID_PARAMETERS = "invalid_parameters", "Solar Proof said the request was incomplete: tell an administrator"
-    UPSTREAM_ERROR = "upstream_error", "Solar Proof gave an answer the portal could not read"
-    UPSTREAM_UNAVAILABLE = "upstream_unavailable", "Solar Proof did not answer"
-    RATE_LIMITED = "rate_limited", "Too many lookups in a short time"
 
 
 class Channel(models.TextChoices):
@@ -53,62 +34,6 @@ class AppendOnlyQuerySet(models.QuerySet):
 
 
 AppendOnlyManager = models.Manager.from_queryset(AppendOnlyQuerySet)
-
-
-class LookupEventManager(models.Manager.from_queryset(AppendOnlyQuerySet)):  # type: ignore[misc]
-    def record(
-        self,
-        *,
-        user: Any,
-        project_id: int,
-        outcome: Outcome,
-        channel: Channel,
-        customer_id: int | None = None,
-        ip: str | None = None,
-        user_agent: str = "",
-        request_id: str = "",
-        duration_ms: int = 0,
-        cache_hit: bool = False,
-        auth_method: AuthMethod | None = None,
-        reason: str | None = None,
-    ) -> LookupEvent:
-        """The one way to write an audit row: appended to the hash chain under its lock."""
-        from customers.audit import log as audit
-
-        return audit.append(
-            user=user,
-            username=user.get_username(),
-            project_id=project_id,
-            outcome=outcome,
-            channel=channel,
-            customer_id=customer_id,
-            ip=ip,
-            user_agent=user_agent[: LookupEvent._meta.get_field("user_agent").max_length],
-            request_id=request_id[:64],
-            duration_ms=max(duration_ms, 0),
-            cache_hit=cache_hit,
-            auth_method=auth_method,
-            reason=reason[: LookupEvent._meta.get_field("reason").max_length] if reason else None,
-        )
-
-    def recent_for(self, user_id: int, limit: int) -> list[dict[str, Any]]:
-        """The user's latest events, newest first: project, outcome and time only. Plain SQL
-        on the (user, -sequence) index: the ORM's query building cost more than the read."""
-        table = connection.ops.quote_name(LookupEvent._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT project_id, outcome, created_at FROM {table} "  # noqa: S608 - a constant table name
-                "WHERE user_id = %s ORDER BY sequence DESC LIMIT %s",
-                [user_id, limit],
-            )
-            rows = cursor.fetchall()
-        return [{"project_id": project, "outcome": outcome, "created_at": _aware(at)} for project, outcome, at in rows]
-
-
-def _aware(value: datetime | str) -> datetime:
-    # SQLite hands back the stored text, or a naive datetime, in UTC; PostgreSQL an aware one.
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class LookupEvent(models.Model):
@@ -158,7 +83,7 @@ class LookupEvent(models.Model):
         max_length=64, editable=False, help_text="SHA-256 of this event's stored values and the previous hash."
     )
 
-    objects = LookupEventManager()
+    objects = AppendOnlyManager()
 
     class Meta:
         verbose_name = "lookup event"
@@ -242,31 +167,6 @@ class AuditGate(models.Model):
         return "open prune gate"
 
 
-class HistoryReviewManager(models.Manager.from_queryset(AppendOnlyQuerySet)):  # type: ignore[misc]
-    def record(
-        self,
-        *,
-        user: Any,
-        kind: HistoryReview.Kind,
-        detail: dict[str, Any],
-        rows: int | None = None,
-        ip: str | None = None,
-        request_id: str = "",
-    ) -> HistoryReview:
-        """The one way to write a review record: appended to the review chain under its lock."""
-        from customers.audit import log as audit
-
-        return audit.append_review(
-            user=user,
-            username=user.get_username(),
-            kind=kind,
-            detail=detail,
-            rows=rows,
-            ip=ip,
-            request_id=request_id[:64],
-        )
-
-
 class HistoryReview(models.Model):
     """Somebody read the lookup log (or took customers' details away on a device):
     reading the log is itself on the record. Append-only and hash-chained like the
@@ -300,7 +200,7 @@ class HistoryReview(models.Model):
     prev_hash = models.CharField("previous hash", max_length=64, editable=False)
     hash = models.CharField(max_length=64, editable=False)
 
-    objects = HistoryReviewManager()
+    objects = AppendOnlyManager()
 
     class Meta:
         verbose_name = "history review"

@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from accounts.middleware import renewal_exempt
 from accounts.views import PortalLoginView, PortalLogoutView
-from customers import views
+from solarproof_portal import views
 
 urlpatterns = [
     path("accounts/login/", renewal_exempt(PortalLoginView.as_view()), name="login"),
@@ -15,5 +15,5 @@ urlpatterns = [
     path("", include("customers.urls")),
 ]
 
-handler403 = "customers.views.permission_denied"
-handler500 = "customers.views.server_error"
+handler403 = "solarproof_portal.views.permission_denied"
+handler500 = "solarproof_portal.views.server_error"

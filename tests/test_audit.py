@@ -4,9 +4,10 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db.models.deletion import ProtectedError
 
-from customers.history.queries import record_review
+from customers.audit.log import record_review
 from customers.lookups import look_up_customer
-from customers.models import AuditAnchor, AuditLogIsAppendOnly, HistoryReview, LookupEvent, Outcome
+from customers.models import AuditAnchor, AuditLogIsAppendOnly, HistoryReview, LookupEvent
+from customers.outcomes import Outcome
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from customers.audit import log as audit
-from customers.history.queries import record_review
+from customers.audit.log import record_review
 from customers.lookups import _client, look_up_customer
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
 from tests.support.audit import ANCHORS, REVIEWS, TABLE, record, tamper, verify

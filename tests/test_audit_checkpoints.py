@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from customers.audit import log as audit
 from customers.audit import signing
-from customers.history.queries import record_review
+from customers.audit.log import record_review
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
 from tests.support.audit import ANCHORS, REVIEWS, TABLE, record, tamper, verify
 

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from customers.audit import log as audit
-from customers.history.queries import record_review
+from customers.audit import log as audit_log
+from customers.audit.log import record_review
 from customers.lookups import look_up_customer
 from customers.models import HistoryReview, LookupEvent
 from tests.support.audit import verify
@@ -82,7 +83,7 @@ def test_a_lookup_whose_row_rolls_back_is_not_streamed(db, sales_user, stream, d
     from django.db import transaction
 
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
-        LookupEvent.objects.record(user=sales_user, project_id=2143, outcome="found", channel="web")
+        audit_log.record_lookup(user=sales_user, project_id=2143, outcome="found", channel="web")
         raise RuntimeError("the surrounding work failed")
     assert stream == [] and not LookupEvent.objects.exists()
 

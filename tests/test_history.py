@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from customers.audit import log as audit
+from customers.audit import log as audit_log
 from customers.history import queries as history
 from customers.models import HistoryReview, LookupEvent
 from tests.support.pages import text
@@ -21,7 +22,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def add_event(user, project_id: int, *, outcome: str = "found", at: datetime | None = None, **fields) -> LookupEvent:
     """An audit row written through the real chain, at a chosen time."""
-    event = LookupEvent.objects.record(
+    event = audit_log.record_lookup(
         user=user, project_id=project_id, outcome=outcome, channel="web", customer_id=None, **fields
     )
     if at is None:

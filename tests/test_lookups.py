@@ -4,8 +4,10 @@ import pytest
 from django.db import DatabaseError
 
 from customers import lookups
+from customers.audit import log as audit_log
 from customers.lookups import look_up_customer
-from customers.models import Channel, LookupEvent, Outcome
+from customers.models import Channel, LookupEvent
+from customers.outcomes import Outcome
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +120,7 @@ def test_it_withholds_the_customer_when_the_audit_row_cannot_be_written(sales_us
     def broken_record(**fields):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(LookupEvent.objects, "record", broken_record)
+    monkeypatch.setattr(audit_log, "record_lookup", broken_record)
     with pytest.raises(lookups.AuditUnavailable) as raised:
         look_up_customer(user=sales_user, project_id=2143)
     assert "Judy" not in str(raised.value)

@@ -10,7 +10,8 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 
 from customers import lookups
-from customers.models import LookupEvent, Outcome
+from customers.models import LookupEvent
+from customers.outcomes import Outcome
 from customers.run_sheets import service as run_sheets
 
 pytestmark = pytest.mark.usefixtures("committed_db")

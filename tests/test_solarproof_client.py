@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from werkzeug import Response
 
-from customers.upstream import solarproof
+from customers.upstream import errors, solarproof
 from customers.upstream.solarproof import Customer, SolarProofClient
 
 KEY = "s3cret-key-XYZ-123"
@@ -49,19 +49,19 @@ def test_it_returns_the_documented_example_customer(sandbox_client):
 @pytest.mark.parametrize(
     ("project_id", "error"),
     [
-        (9400, solarproof.InvalidParameters),
-        (9401, solarproof.InvalidApiKey),
-        (9403, solarproof.NotAuthorised),
-        (9404, solarproof.ProjectNotFound),
-        (9405, solarproof.NoCustomerAssigned),
-        (123456, solarproof.ProjectNotFound),
-        (9200, solarproof.ProjectNotFound),  # legacy NOT_FOUND, sent with 200
-        (9201, solarproof.InvalidApiKey),  # legacy API_KEY_INVALID, sent with 200
-        (9202, solarproof.UpstreamError),  # legacy UNKNOWN
-        (9500, solarproof.UpstreamError),  # PHP fatal error page
-        (9503, solarproof.UpstreamUnavailable),
-        (9520, solarproof.UpstreamError),  # truncated JSON
-        (9521, solarproof.UpstreamError),  # Customer is a string
+        (9400, errors.InvalidParameters),
+        (9401, errors.InvalidApiKey),
+        (9403, errors.NotAuthorised),
+        (9404, errors.ProjectNotFound),
+        (9405, errors.NoCustomerAssigned),
+        (123456, errors.ProjectNotFound),
+        (9200, errors.ProjectNotFound),  # legacy NOT_FOUND, sent with 200
+        (9201, errors.InvalidApiKey),  # legacy API_KEY_INVALID, sent with 200
+        (9202, errors.UpstreamError),  # legacy UNKNOWN
+        (9500, errors.UpstreamError),  # PHP fatal error page
+        (9503, errors.UpstreamUnavailable),
+        (9520, errors.UpstreamError),  # truncated JSON
+        (9521, errors.UpstreamError),  # Customer is a string
     ],
 )
 def test_it_raises_a_typed_error_for_each_answer_that_is_not_a_customer(sandbox_client, project_id, error):
@@ -73,7 +73,7 @@ def test_it_raises_a_typed_error_for_each_answer_that_is_not_a_customer(sandbox_
 
 def test_it_reports_a_wrong_key_as_invalid(sandbox_server):
     client = SolarProofClient(base_url=sandbox_server.url, api_key="wrong", timeout=2.0)
-    with pytest.raises(solarproof.InvalidApiKey):
+    with pytest.raises(errors.InvalidApiKey):
         client.get_customer_of_project(2143)
 
 
@@ -97,7 +97,7 @@ def test_it_sends_the_contract_parameters(client, httpserver):
 
 def test_it_decides_from_the_body_when_an_error_comes_with_200(client, httpserver):
     httpserver.expect_request(PATH).respond_with_json({"code": "NO_CUSTOMER_ASSIGNED", "message": "x"}, status=200)
-    with pytest.raises(solarproof.NoCustomerAssigned):
+    with pytest.raises(errors.NoCustomerAssigned):
         client.get_customer_of_project(1)
 
 
@@ -144,14 +144,14 @@ def test_it_accepts_a_byte_order_mark(client, httpserver):
 )
 def test_it_treats_an_unusable_answer_as_an_upstream_error(client, httpserver, body):
     httpserver.expect_request(PATH).respond_with_data(body, status=200)
-    with pytest.raises(solarproof.UpstreamError):
+    with pytest.raises(errors.UpstreamError):
         client.get_customer_of_project(1)
 
 
 def test_it_refuses_a_huge_body(client, httpserver):
     huge = json.dumps({"Customer": {"customerID": 1, "note": "x" * (solarproof.MAX_BODY_BYTES + 10)}})
     httpserver.expect_request(PATH).respond_with_data(huge)
-    with pytest.raises(solarproof.UpstreamError):
+    with pytest.raises(errors.UpstreamError):
         client.get_customer_of_project(1)
 
 
@@ -162,7 +162,7 @@ def test_it_refuses_a_huge_body_without_a_content_length(client, httpserver):
             yield b"x" * 8192
 
     httpserver.expect_request(PATH).respond_with_response(Response(chunks(), content_type="application/json"))
-    with pytest.raises(solarproof.UpstreamError):
+    with pytest.raises(errors.UpstreamError):
         client.get_customer_of_project(1)
 
 
@@ -175,14 +175,14 @@ def test_it_retries_a_bad_gateway_then_succeeds(client, httpserver):
 
 def test_it_gives_up_on_a_lasting_outage_as_unavailable(client, httpserver):
     httpserver.expect_request(PATH).respond_with_data("unavailable", status=503)
-    with pytest.raises(solarproof.UpstreamUnavailable):
+    with pytest.raises(errors.UpstreamUnavailable):
         client.get_customer_of_project(1)
     assert len(httpserver.log) == 3  # the first try and two retries
 
 
 def test_it_does_not_retry_a_server_error(client, httpserver):
     httpserver.expect_request(PATH).respond_with_data("boom", status=500)
-    with pytest.raises(solarproof.UpstreamError):
+    with pytest.raises(errors.UpstreamError):
         client.get_customer_of_project(1)
     assert len(httpserver.log) == 1
 
@@ -198,7 +198,7 @@ def test_it_gives_up_on_a_hung_upstream_within_its_budget(httpserver):
     client = SolarProofClient(base_url=httpserver.url_for(PATH), api_key=KEY, timeout=0.6)
     started = time.monotonic()
     try:
-        with pytest.raises(solarproof.UpstreamUnavailable):
+        with pytest.raises(errors.UpstreamUnavailable):
             client.get_customer_of_project(1)
     finally:
         release.set()
@@ -216,7 +216,7 @@ def test_it_gives_up_on_an_answer_that_dribbles_in(httpserver):
     httpserver.expect_request(PATH).respond_with_response(Response(dribble(), content_type="application/json"))
     client = SolarProofClient(base_url=httpserver.url_for(PATH), api_key=KEY, timeout=0.8)
     started = time.monotonic()
-    with pytest.raises(solarproof.UpstreamUnavailable):
+    with pytest.raises(errors.UpstreamUnavailable):
         client.get_customer_of_project(1)
     assert time.monotonic() - started < 2.0
 
@@ -249,7 +249,7 @@ def silent_server() -> Iterator[str]:
 def test_it_gives_up_on_a_server_that_never_answers(silent_server):
     client = SolarProofClient(base_url=silent_server, api_key=KEY, timeout=0.5)
     started = time.monotonic()
-    with pytest.raises(solarproof.UpstreamUnavailable):
+    with pytest.raises(errors.UpstreamUnavailable):
         client.get_customer_of_project(1)
     assert time.monotonic() - started < 1.5
 
@@ -262,13 +262,13 @@ def _closed_port_url() -> str:
 
 def test_it_reports_connection_refused_as_unavailable():
     client = SolarProofClient(base_url=_closed_port_url(), api_key=KEY, timeout=1.0)
-    with pytest.raises(solarproof.UpstreamUnavailable):
+    with pytest.raises(errors.UpstreamUnavailable):
         client.get_customer_of_project(1)
 
 
 def test_it_reports_an_unknown_host_as_unavailable():
     client = SolarProofClient(base_url="http://solarproof.invalid/apidata.php", api_key=KEY, timeout=1.0)
-    with pytest.raises(solarproof.UpstreamUnavailable):
+    with pytest.raises(errors.UpstreamUnavailable):
         client.get_customer_of_project(1)
 
 
@@ -299,7 +299,7 @@ def test_the_api_key_appears_in_no_log_record_or_exception(scenario, httpserver,
             httpserver.expect_request(PATH).respond_with_handler(lambda request: time.sleep(1) or Response("{}"))
     client = SolarProofClient(base_url=url, api_key=KEY, timeout=0.5)
 
-    with pytest.raises(solarproof.SolarProofError) as raised:
+    with pytest.raises(errors.SolarProofError) as raised:
         client.get_customer_of_project(1)
 
     assert KEY not in _all_text(raised.value)
@@ -444,7 +444,7 @@ def test_it_never_repeats_a_read_that_timed_out(counting_server):
     client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=1.0)
     started = time.monotonic()
 
-    with pytest.raises(solarproof.UpstreamUnavailable):
+    with pytest.raises(errors.UpstreamUnavailable):
         client.get_customer_of_project(1)
 
     assert time.monotonic() - started < 1.25
@@ -457,7 +457,7 @@ def test_slow_503s_never_outlive_the_budget(counting_server):
     client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=2.0)
     started = time.monotonic()
 
-    with pytest.raises(solarproof.UpstreamUnavailable):
+    with pytest.raises(errors.UpstreamUnavailable):
         client.get_customer_of_project(1)
 
     assert time.monotonic() - started < 2.25
@@ -469,7 +469,7 @@ def test_no_retry_starts_when_too_little_of_the_budget_is_left(counting_server):
     client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=2.0)
     started = time.monotonic()
 
-    with pytest.raises(solarproof.UpstreamUnavailable):
+    with pytest.raises(errors.UpstreamUnavailable):
         client.get_customer_of_project(1)
 
     assert time.monotonic() - started < 1.9  # the 503 is the answer: no 0.3 s attempt after it
@@ -488,7 +488,7 @@ def test_a_body_that_stalls_after_late_headers_waits_only_for_what_is_left(count
     client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=1.0)
     started = time.monotonic()
 
-    with pytest.raises(solarproof.UpstreamUnavailable):
+    with pytest.raises(errors.UpstreamUnavailable):
         client.get_customer_of_project(1)
 
     assert time.monotonic() - started < 1.2  # what was left after the headers, not a fresh read timeout

@@ -420,7 +420,7 @@ def test_it_names_outcomes_in_recent_lookups_as_the_result_page_does(sales_clien
 
 @pytest.mark.parametrize("project_id", [9404, 9405, 9403, 9401, 9400, 9500, 9503])
 def test_it_says_what_happened_in_the_one_wording_of_its_outcome(sales_client, project_id):
-    from customers.models import Outcome
+    from customers.outcomes import Outcome
 
     page = text(sales_client.get(f"/projects/{project_id}/"))
     outcome = Outcome(LookupEvent.objects.get().outcome)

@@ -17,14 +17,15 @@ def run(bench: Bench) -> dict:
     from django.db import connection
 
     from customers.audit import log as audit
-    from customers.models import Channel, LookupEvent, Outcome
+    from customers.models import Channel, LookupEvent
+    from customers.outcomes import Outcome
 
     user, _ = get_user_model().objects.get_or_create(username="bench.audit")
     count = max(bench.plan.samples, 50)
 
     def write() -> float:
         started = time.perf_counter()
-        LookupEvent.objects.record(user=user, project_id=PROJECT, outcome=Outcome.FOUND, channel=Channel.WEB)
+        audit.record_lookup(user=user, project_id=PROJECT, outcome=Outcome.FOUND, channel=Channel.WEB)
         return (time.perf_counter() - started) * 1000
 
     single = [write() for _ in range(count)]
@@ -77,7 +78,7 @@ def details(results: dict, plan: Plan) -> list[str]:
     return [
         "### 4. Audit write cost",
         "",
-        "`LookupEvent.objects.record()` on PostgreSQL (one statement: a database function takes the chain's "
+        "`customers.audit.log.record_lookup()` on PostgreSQL (one statement: a database function takes the chain's "
         f"advisory lock, reads the head, hashes and inserts; committed on return): single writer median "
         f"{a['single_median_ms']:.2f} ms, p95 {a['single_p95_ms']:.2f} ms; {WRITERS} threads writing at once: "
         f"median {a['concurrent_median_ms']:.2f} ms, p95 {a['concurrent_p95_ms']:.2f} ms, "

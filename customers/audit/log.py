@@ -28,9 +28,11 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from accounts.models import AuthMethod
 from customers.audit import chain, signing
 from customers.audit import stream as audit_stream
-from customers.models import AuditAnchor, AuditGate, HistoryReview, LookupEvent
+from customers.models import AuditAnchor, AuditGate, Channel, HistoryReview, LookupEvent
+from customers.outcomes import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +79,66 @@ def _review_head() -> tuple[int, str]:
     return last or (0, GENESIS)
 
 
+def record_lookup(
+    *,
+    user: Any,
+    project_id: int,
+    outcome: Outcome,
+    channel: Channel,
+    customer_id: int | None = None,
+    ip: str | None = None,
+    user_agent: str = "",
+    request_id: str = "",
+    duration_ms: int = 0,
+    cache_hit: bool = False,
+    auth_method: AuthMethod | None = None,
+    reason: str | None = None,
+) -> LookupEvent:
+    """The one way to write a lookup event: appended to the hash chain under its lock.
+    The models refuse every update and delete; nothing else builds a row."""
+    return append(
+        user=user,
+        username=user.get_username(),
+        project_id=project_id,
+        outcome=outcome,
+        channel=channel,
+        customer_id=customer_id,
+        ip=ip,
+        user_agent=user_agent[: LookupEvent._meta.get_field("user_agent").max_length],
+        request_id=request_id[:64],
+        duration_ms=max(duration_ms, 0),
+        cache_hit=cache_hit,
+        auth_method=auth_method,
+        reason=reason[: LookupEvent._meta.get_field("reason").max_length] if reason else None,
+    )
+
+
+def record_review(
+    *,
+    user: Any,
+    kind: HistoryReview.Kind,
+    detail: dict[str, Any],
+    rows: int | None = None,
+    ip: str | None = None,
+    request_id: str = "",
+) -> HistoryReview:
+    """The one way to put a read of the log (or customers' details kept on a device) on
+    the record: appended to the review chain under its lock. ``detail`` says what was
+    read, in JSON-able values, and never holds customers' personal details (project IDs,
+    filters, sequences)."""
+    return append_review(
+        user=user,
+        username=user.get_username(),
+        kind=kind,
+        detail=detail,
+        rows=rows,
+        ip=ip,
+        request_id=request_id[:64],
+    )
+
+
 def append(**fields: Any) -> LookupEvent:
-    """Append one event to the chain. Only ``LookupEvent.objects.record`` calls this."""
+    """Append one event to the chain. Only ``record_lookup`` calls this."""
     fields = {**fields, "ip": _IP_FIELD.get_prep_value(fields.get("ip"))}
     if connection.vendor == "postgresql":
         event = _append_in_one_round_trip(fields)
@@ -135,7 +195,7 @@ def _append_in_one_round_trip(fields: dict[str, Any]) -> LookupEvent:
 
 
 def append_review(**fields: Any) -> HistoryReview:
-    """Append one review record to its chain. Only ``HistoryReview.objects.record`` calls this."""
+    """Append one review record to its chain. Only ``record_review`` calls this."""
     # Stored as JSON and read back as JSON: hash what a reader will see.
     fields["detail"] = json.loads(json.dumps(fields.get("detail") or {}))
     with transaction.atomic():

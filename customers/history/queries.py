@@ -7,11 +7,12 @@ import contextlib
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import ExtractHour, ExtractMinute, TruncDate, TruncHour
 from django.utils import timezone
@@ -112,21 +113,6 @@ def page_of(events: QuerySet[LookupEvent], *, before: int | None = None, after: 
         newer=rows[0].sequence if rows and has_newer else None,
         older=rows[-1].sequence if rows and has_older else None,
     )
-
-
-def record_review(
-    *,
-    user: Any,
-    kind: HistoryReview.Kind,
-    detail: dict[str, Any],
-    rows: int | None = None,
-    ip: str | None = None,
-    request_id: str = "",
-) -> HistoryReview:
-    """Put a read of the log (or customers' details kept on a device) on the record:
-    appended to the review chain. ``detail`` says what was read, in JSON-able values,
-    and never holds customers' personal details (project IDs, filters, sequences)."""
-    return HistoryReview.objects.record(user=user, kind=kind, detail=detail, rows=rows, ip=ip, request_id=request_id)
 
 
 # --- export ------------------------------------------------------------------------
@@ -273,3 +259,43 @@ def _unusual(week: QuerySet[LookupEvent], tz: Any) -> list[Unusual]:
     for username, n in outside:
         flagged.setdefault(username, []).append(f"{n} lookup{'s' if n != 1 else ''} outside {start:%H:%M}–{end:%H:%M}")
     return [Unusual(username, "; ".join(reasons)) for username, reasons in sorted(flagged.items())]
+
+
+# --- the signed-in user's own recent lookups, and the record of reviews -----------------
+
+
+def recent_lookups(user_id: int, *, count: int) -> list[dict[str, Any]]:
+    """The user's last ``count`` distinct projects, newest first: project, outcome and the
+    time of the latest lookup of each. Plain SQL on the (user, -sequence) index: the ORM's
+    query building cost more than the read."""
+    table = connection.ops.quote_name(LookupEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT project_id, outcome, created_at FROM {table} "  # noqa: S608 - a constant table name
+            "WHERE user_id = %s ORDER BY sequence DESC LIMIT %s",
+            [user_id, count * 3],
+        )
+        rows = cursor.fetchall()
+    recent: dict[int, dict[str, Any]] = {}
+    for project, outcome, at in rows:
+        recent.setdefault(project, {"project_id": project, "outcome": outcome, "created_at": _aware(at)})
+        if len(recent) == count:
+            break
+    return list(recent.values())
+
+
+def _aware(value: datetime | str) -> datetime:
+    # SQLite hands back the stored text, or a naive datetime, in UTC; PostgreSQL an aware one.
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def reviews_page(*, before: int | None) -> tuple[list[HistoryReview], int | None]:
+    """One page of review records, newest first, and the sequence to ask for the next
+    (older) page with, or None on the last page."""
+    reviews = HistoryReview.objects.order_by("-sequence")
+    if before is not None:
+        reviews = reviews.filter(sequence__lt=before)
+    rows = list(reviews[: PAGE_SIZE + 1])
+    older = rows[PAGE_SIZE - 1].sequence if len(rows) > PAGE_SIZE else None
+    return rows[:PAGE_SIZE], older

@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from accounts.models import AuthMethod
 from customers import lookups
+from customers.audit import log as audit_log
 from customers.forms import RUN_SHEET_MAX
-from customers.history import queries as history
 from customers.models import HistoryReview
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def look_up_run_sheet(
 def record_kept_sheet(*, user: Any, project_ids: Sequence[int], ip: str | None, request_id: str) -> HistoryReview:
     """A sheet's customers are leaving for a device's storage: on the review record, by
     project (no personal details), beside the lookups that fetched them (same request ID)."""
-    return history.record_review(
+    return audit_log.record_review(
         user=user,
         kind=HistoryReview.Kind.KEPT_ON_DEVICE,
         detail={"projects": list(project_ids)},

@@ -2,7 +2,7 @@ from django import forms, template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from customers.models import Outcome
+from customers.outcomes import Outcome
 
 register = template.Library()
 

@@ -24,6 +24,14 @@ from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
 
+from customers.upstream.errors import (
+    ERROR_CODES,
+    NoCustomerAssigned,
+    SolarProofError,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+
 logger = logging.getLogger(__name__)
 
 ACTION = "getcustomerofproject"
@@ -57,62 +65,6 @@ class Customer:
     @property
     def full_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.surname) if part)
-
-
-class SolarProofError(Exception):
-    """Solar Proof did not give us a customer. ``str()`` is what staff can do about it,
-    safe to show; what happened, in staff's words, is the audit outcome's label."""
-
-    advice = "Try again in a minute."
-
-    def __init__(self, detail: str = "") -> None:
-        # ``detail`` is for logs and tests: our own words, never upstream text or URLs.
-        self.detail = detail
-        super().__init__(self.advice)
-
-
-class InvalidApiKey(SolarProofError):
-    advice = ""
-
-
-class InvalidParameters(SolarProofError):
-    advice = ""
-
-
-class ProjectNotFound(SolarProofError):
-    advice = "Check the number and try again."
-
-
-class NoCustomerAssigned(SolarProofError):
-    advice = ""
-
-
-class NotAuthorised(SolarProofError):
-    advice = ""
-
-
-class UpstreamError(SolarProofError):
-    """Solar Proof answered, but with something we cannot use (or an error it would not name)."""
-
-    advice = "Try again in a minute."
-
-
-class UpstreamUnavailable(SolarProofError):
-    advice = "Try again in a minute."
-
-
-# Current codes from the contract, and the spellings of Solar Proof's older docs.
-ERROR_CODES: dict[str, type[SolarProofError]] = {
-    "INVALID_API_KEY": InvalidApiKey,
-    "API_KEY_INVALID": InvalidApiKey,
-    "INVALID_PARAMETERS": InvalidParameters,
-    "PROJECT_NOT_FOUND": ProjectNotFound,
-    "NOT_FOUND": ProjectNotFound,
-    "NO_CUSTOMER_ASSIGNED": NoCustomerAssigned,
-    "UNAUTHORISED": NotAuthorised,
-    "UNAUTHORIZED": NotAuthorised,
-    "UNKNOWN": UpstreamError,
-}
 
 
 class _RedactingFilter(logging.Filter):

@@ -1,0 +1,83 @@
+"""The project-level pages: health probes for load balancers and containers, and the
+error pages Django falls back on (403, 500)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from accounts.sessions import signed_in_with_company_account
+from customers import access
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """The process is alive. Touches nothing, so a database outage does not restart it."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready while the database answers. A cache outage is reported as degraded with 200:
+    the portal keeps serving without Redis (no cache, per-process rate limits), so taking
+    it out of the load balancer would turn a degraded service into none."""
+    checks = {"database": "ok", "cache": "ok"}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        logger.warning("Readiness: database unreachable", exc_info=True)
+        checks["database"] = "unavailable"
+    try:
+        cache.set("readyz", "1", timeout=5)
+        if cache.get("readyz") != "1":
+            raise RuntimeError("cache did not return what was stored")
+    except Exception:
+        logger.warning("Readiness: cache unreachable", exc_info=True)
+        checks["cache"] = "degraded"
+    ready = checks["database"] == "ok"
+    return JsonResponse({"ready": ready, **checks}, status=200 if ready else 503)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The 403 page. Someone with a portal role is told which role this page needs;
+    someone with none, whom to ask for one (the groups to join, with company sign-in)."""
+    needed = tuple(getattr(exception, "roles", ()))
+    held = access.held_roles(request.user)
+    groups = []
+    if signed_in_with_company_account(request):
+        groups = [f"{value} ({role})" for value, role in settings.OIDC_ROLE_MAP.items() if role in needed]
+    context = {
+        "held_roles": held,
+        "needed_roles": access.either(needed) if needed else "",
+        "needed_groups": groups,
+    }
+    response = render(request, "403.html", context, status=403)
+    if request.htmx:
+        # A whole page, not a fragment to swap into the search: htmx reloads the address
+        # instead (a role removed mid-session), which answers with this page in full.
+        response["HX-Refresh"] = "true"
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 handler. A database outage gets its own plain 503: nothing is shown, the
+    portal recovers by itself when the database is back."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, DatabaseError):
+        logger.error("Database unavailable: %s", type(exc).__name__)
+        body = render_to_string("503.html")
+        return HttpResponse(body, status=503, headers={"Retry-After": "30"})
+    return HttpResponse(render_to_string("500.html"), status=500)
