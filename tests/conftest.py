@@ -88,7 +88,7 @@ def committed_db(transactional_db) -> Iterator[None]:
     (lookup events, review records, prune records)."""
     importlib.import_module("customers.migrations.0002_roles").create_roles(django_apps, None)
     yield
-    from customers.audit.log import open_gate
+    from customers.audit.prune import open_gate
 
     with open_gate(), connection.cursor() as cursor:
         for table in ("customers_lookupevent", "customers_historyreview", "customers_auditanchor"):

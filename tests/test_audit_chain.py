@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
-from customers.audit import log as audit
+from customers.audit import heads
 from customers.audit.log import record_review
 from customers.lookups import _client, look_up_customer
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
@@ -34,13 +34,13 @@ def test_an_empty_log_verifies(db):
 
 def test_events_link_in_a_gapless_sequence(chain):
     assert [event.sequence for event in chain] == [1, 2, 3, 4, 5]
-    assert chain[0].prev_hash == audit.GENESIS
+    assert chain[0].prev_hash == heads.GENESIS
     assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(chain))
 
 
 def test_the_hash_covers_exactly_what_is_stored(chain):
     stored = LookupEvent.objects.get(sequence=3)
-    assert audit.hash_of(stored) == stored.hash
+    assert heads.hash_of(stored) == stored.hash
 
 
 def test_an_edited_row_is_caught(chain):
@@ -60,7 +60,7 @@ def test_events_from_before_the_sign_in_method_was_recorded_still_verify(db, sal
     """Their hashes were made without the field, and it stays empty for them."""
     old = record(sales_user)
     assert old.auth_method is None
-    assert audit.event_hash({name: getattr(old, name) for name in audit.CHAIN_FIELDS}) == old.hash
+    assert heads.event_hash({name: getattr(old, name) for name in heads.CHAIN_FIELDS}) == old.hash
     record(sales_user, auth_method="oidc")
     assert verify() == "OK: 2 events verified"
 
@@ -85,13 +85,13 @@ def test_an_inserted_row_is_caught(chain):
     tamper(f"UPDATE {TABLE} SET sequence = sequence + 100 WHERE sequence >= 3")
     tamper(f"UPDATE {TABLE} SET sequence = sequence - 99 WHERE sequence >= 103")
     forged = LookupEvent.objects.get(sequence=4)
-    values = {name: getattr(forged, name) for name in audit.CHAIN_FIELDS}
+    values = {name: getattr(forged, name) for name in heads.CHAIN_FIELDS}
     values.update(sequence=3, project_id=1234, prev_hash=chain[1].hash)
     tamper(
         f"INSERT INTO {TABLE} (sequence, created_at, user_id, username, project_id, outcome, customer_id, channel,"
         " ip, user_agent, request_id, duration_ms, cache_hit, prev_hash, hash)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        [*values.values(), audit.event_hash(values)],
+        [*values.values(), heads.event_hash(values)],
     )
     result = verify()
     assert result.startswith("ERROR FAILED at sequence 4"), result
@@ -130,7 +130,7 @@ def reviews(db, admin_user_role):
 
 def test_review_records_link_in_their_own_gapless_chain(reviews, chain):
     assert [review.sequence for review in reviews] == [1, 2, 3]
-    assert reviews[0].prev_hash == audit.GENESIS
+    assert reviews[0].prev_hash == heads.GENESIS
     assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(reviews))
     assert verify() == "OK: 5 events and 3 review records verified"
 
@@ -287,6 +287,6 @@ def test_it_hashes_awkward_values_exactly_as_the_verifier_does(db, sales_user):
             stored.prev_hash,
             stored.created_at,
         )
-        assert audit.hash_of(stored) == stored.hash
+        assert heads.hash_of(stored) == stored.hash
     assert second.prev_hash == first.hash
     assert verify() == "OK: 2 events verified"

@@ -15,8 +15,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from customers.audit import log as audit
-from customers.audit import signing
+from customers.audit import checkpoints, heads, signing
 from customers.audit.log import record_review
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
 from tests.support.audit import ANCHORS, REVIEWS, TABLE, record, tamper, verify
@@ -62,7 +61,7 @@ def test_it_signs_checkpoints_with_ed25519_naming_the_key(settings, chain, check
 
 
 def test_a_whole_table_rewrite_is_caught_against_the_checkpoint_file(chain, sales_user, checkpoint_file):
-    audit.take_checkpoint()
+    checkpoints.take_checkpoint()
     tamper(f"DELETE FROM {TABLE}")  # a consistent chain that never contained project 2145
     for project_id in (2143, 2144, 2146, 2147, 2148):
         record(sales_user, project_id)
@@ -76,7 +75,7 @@ def test_a_whole_table_rewrite_is_caught_against_the_checkpoint_file(chain, sale
 
 
 def test_rows_cut_off_the_end_are_caught_through_the_checkpoint_file(chain, checkpoint_file):
-    audit.take_checkpoint()
+    checkpoints.take_checkpoint()
     tamper(f"DELETE FROM {TABLE} WHERE sequence >= 4")
     assert verify("--checkpoints", "/dev/null").startswith("OK: 3 events")  # no other way to tell
     assert verify("--checkpoints", str(checkpoint_file)) == (
@@ -86,7 +85,7 @@ def test_rows_cut_off_the_end_are_caught_through_the_checkpoint_file(chain, chec
 
 
 def test_an_emptied_table_is_caught_through_the_checkpoint_file(chain, checkpoint_file):
-    audit.take_checkpoint()
+    checkpoints.take_checkpoint()
     tamper(f"DELETE FROM {TABLE}")
     tamper(f"DELETE FROM {REVIEWS}", table=REVIEWS)
     assert verify("--checkpoints", "/dev/null") == "OK: 0 events verified; 0 checkpoints hold (/dev/null)"
@@ -99,7 +98,7 @@ def test_an_emptied_table_is_caught_through_the_checkpoint_file(chain, checkpoin
 
 def test_review_records_cut_off_the_end_are_caught(chain, admin_user_role, checkpoint_file):
     record_review(user=admin_user_role, kind=HistoryReview.Kind.EXPORT, detail={}, rows=5)
-    audit.take_checkpoint()
+    checkpoints.take_checkpoint()
     tamper(f"DELETE FROM {REVIEWS} WHERE sequence = 2", table=REVIEWS)
     assert verify() == (
         "ERROR FAILED at review record 2: the review records end at 1, before this checkpoint "
@@ -111,7 +110,7 @@ def test_a_checkpoint_signed_with_another_key_is_refused(settings, chain, checkp
     mallory, _ = signing.new_key_pair()
     real = settings.AUDIT_SIGNING_KEY
     settings.AUDIT_SIGNING_KEY = mallory
-    audit.take_checkpoint()  # a forger's statement, in the file
+    checkpoints.take_checkpoint()  # a forger's statement, in the file
     settings.AUDIT_SIGNING_KEY = real
     assert verify() == (
         "ERROR FAILED at sequence 5: the checkpoint statement's signature is not valid (forged or altered, or "
@@ -120,7 +119,7 @@ def test_a_checkpoint_signed_with_another_key_is_refused(settings, chain, checkp
 
 
 def test_an_altered_checkpoint_is_refused(chain, checkpoint_file):
-    statement = audit.take_checkpoint()
+    statement = checkpoints.take_checkpoint()
     checkpoint_file.write_text(json.dumps({**statement, "hash": "f" * 64}) + "\n")
     assert "the checkpoint statement's signature is not valid" in verify()
 
@@ -129,10 +128,10 @@ def test_old_statements_verify_after_rotation_while_the_old_public_key_is_listed
     old_seed, old_public = signing.new_key_pair()
     new_seed, new_public = signing.new_key_pair()
     use_key(settings, old_seed)
-    audit.take_checkpoint()
+    checkpoints.take_checkpoint()
     use_key(settings, new_seed, new_public, old_public)
     record(chain[0].user, 2150)
-    audit.take_checkpoint()
+    checkpoints.take_checkpoint()
     key_ids = [statement["key_id"] for statement in statements(checkpoint_file)]
     assert key_ids[0] != key_ids[1]
     assert (
@@ -144,7 +143,7 @@ def test_old_statements_verify_after_rotation_while_the_old_public_key_is_listed
 
 
 def test_an_auditor_verifies_with_only_the_public_key(settings, chain, checkpoint_file):
-    audit.take_checkpoint()
+    checkpoints.take_checkpoint()
     public = signing.public_key_text(signing.private_key().public_key())
     use_key(settings, "", public)
     assert verify().startswith("OK: 5 events and 1 review record verified; 1 checkpoint")
@@ -158,7 +157,7 @@ def test_audit_keygen_prints_a_pair_that_signs_and_verifies(settings, chain, che
     lines = dict(line.split("=", 1) for line in out.getvalue().split())
     assert len(base64.b64decode(lines["AUDIT_SIGNING_KEY"])) == len(base64.b64decode(lines["AUDIT_VERIFY_KEYS"])) == 32
     use_key(settings, lines["AUDIT_SIGNING_KEY"], lines["AUDIT_VERIFY_KEYS"])
-    audit.take_checkpoint()
+    checkpoints.take_checkpoint()
     assert verify().startswith("OK: 5 events")
 
 
@@ -199,7 +198,7 @@ def test_legacy_hmac_statements_are_named_or_checked(settings, chain, checkpoint
 def backdated_chain(user, *, old_count: int, total: int) -> None:
     """An honest chain whose first events are old enough to prune."""
     old = timezone.now() - timedelta(days=400)
-    prev = audit.GENESIS
+    prev = heads.GENESIS
     for sequence in range(1, total + 1):
         event = LookupEvent(
             sequence=sequence,
@@ -211,7 +210,7 @@ def backdated_chain(user, *, old_count: int, total: int) -> None:
             channel="web",
             prev_hash=prev,
         )
-        event.hash = prev = audit.hash_of(event)
+        event.hash = prev = heads.hash_of(event)
         event.save(force_insert=True)
 
 
@@ -264,7 +263,7 @@ def test_prune_refuses_to_delete_a_tampered_log_and_deletes_nothing(db, sales_us
 
 def test_prune_refuses_when_the_log_was_cut_short_since_a_checkpoint(db, sales_user, checkpoint_file):
     backdated_chain(sales_user, old_count=6, total=10)
-    audit.take_checkpoint()
+    checkpoints.take_checkpoint()
     tamper(f"DELETE FROM {TABLE} WHERE sequence = 10")
     assert prune().startswith("ERROR Nothing was pruned: the audit log does not verify. FAILED at sequence 10")
     assert LookupEvent.objects.count() == 9 and not AuditAnchor.objects.exists()
@@ -273,13 +272,13 @@ def test_prune_refuses_when_the_log_was_cut_short_since_a_checkpoint(db, sales_u
 def test_a_prune_record_contradicting_a_checkpoint_fails_verification(settings, chain, checkpoint_file):
     """The checkpoint saw sequence 5 with one hash; a (validly signed) prune record claims
     another hash at 5. Before, the prune record was taken at its word."""
-    audit.take_checkpoint()
+    checkpoints.take_checkpoint()
     tamper(f"DELETE FROM {TABLE}")
     anchor = AuditAnchor(
         created_at=timezone.now(), username="mallory", through_sequence=5, through_hash="e" * 64,
         events_pruned=5, older_than_days=1,
     )  # fmt: skip
-    signed = signing.sign({k: v for k, v in audit.prune_statement(anchor).items() if k != "signature"})
+    signed = signing.sign({k: v for k, v in checkpoints.prune_statement(anchor).items() if k != "signature"})
     anchor.key_id, anchor.signature = signed["key_id"], signed["signature"]
     anchor.save()
     assert verify("--checkpoints", "/dev/null").startswith("OK: 0 events")
@@ -297,7 +296,7 @@ def test_a_prune_record_signed_with_another_key_is_caught(settings, chain):
     )  # fmt: skip
     real = settings.AUDIT_SIGNING_KEY
     settings.AUDIT_SIGNING_KEY = signing.new_key_pair()[0]
-    signed = signing.sign({k: v for k, v in audit.prune_statement(anchor).items() if k != "signature"})
+    signed = signing.sign({k: v for k, v in checkpoints.prune_statement(anchor).items() if k != "signature"})
     settings.AUDIT_SIGNING_KEY = real
     anchor.key_id, anchor.signature = signed["key_id"], signed["signature"]
     anchor.save()
@@ -353,11 +352,11 @@ def test_it_takes_a_checkpoint_on_the_first_write_after_m_minutes(
 ):
     settings.AUDIT_CHECKPOINT_EVERY = 0
     settings.AUDIT_CHECKPOINT_MINUTES = 15
-    monkeypatch.setattr(audit, "_last_checkpoint", time.monotonic() - 14 * 60)
+    monkeypatch.setattr(checkpoints, "_last_checkpoint", time.monotonic() - 14 * 60)
     with django_capture_on_commit_callbacks(execute=True):
         record(sales_user, 2143)
     assert not checkpoint_file.exists()
-    monkeypatch.setattr(audit, "_last_checkpoint", time.monotonic() - 15 * 60)
+    monkeypatch.setattr(checkpoints, "_last_checkpoint", time.monotonic() - 15 * 60)
     with django_capture_on_commit_callbacks(execute=True):
         record(sales_user, 2144)
     with django_capture_on_commit_callbacks(execute=True):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from customers.audit import log as audit
+from customers.audit import checkpoints, heads
 from customers.audit import log as audit_log
 from customers.audit.log import record_review
 from customers.lookups import look_up_customer
@@ -44,7 +44,7 @@ def test_every_record_is_one_json_line_with_the_csv_fields_and_the_hash(
         )
     with django_capture_on_commit_callbacks(execute=True):
         record_review(user=admin_user_role, kind=HistoryReview.Kind.EXPORT, detail={"project": 2143}, rows=1)
-    statement = audit.take_checkpoint()
+    statement = checkpoints.take_checkpoint()
 
     lookup, review, checkpoint = (json.loads(line) for line in stream)
     event = result.event
@@ -64,7 +64,7 @@ def test_every_record_is_one_json_line_with_the_csv_fields_and_the_hash(
         "auth_method": None,
         "reason": "Customer called",
         "hash": event.hash,
-        "prev_hash": audit.GENESIS,
+        "prev_hash": heads.GENESIS,
     }
     assert lookup["time"].endswith("+10:00") and lookup["hash"] == LookupEvent.objects.get().hash
     assert (review["record"], review["kind"], review["detail"], review["sequence"]) == (

@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group
 
 from accounts.company_accounts import roles_from_claims
 from accounts.models import CompanyAccount
-from customers.audit import log as audit
+from customers.audit import verify
 from customers.models import LookupEvent
 from tests.support.company_sessions import expire_company_check
 from tests.support.pages import text
@@ -98,7 +98,7 @@ def test_it_signs_in_with_the_mapped_role_and_looks_up_a_customer(client, ivy, p
     assert not user.has_usable_password()
     event = LookupEvent.objects.get()
     assert (event.username, event.outcome, event.auth_method) == ("ivy@example.com.au", "found", "oidc")
-    assert audit.verify_chain().ok
+    assert verify.verify_chain().ok
 
 
 # The way back from the provider is a redirect chain through another site: browsers send it

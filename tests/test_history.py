@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from customers.audit import log as audit
+from customers.audit import heads, prune
 from customers.audit import log as audit_log
 from customers.history import queries as history
 from customers.models import HistoryReview, LookupEvent
@@ -34,11 +34,11 @@ def add_event(user, project_id: int, *, outcome: str = "found", at: datetime | N
 def _backdate(event: LookupEvent, at: datetime) -> LookupEvent:
     from django.db import connection
 
-    with audit.open_gate(), connection.cursor() as cursor:
+    with prune.open_gate(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM customers_lookupevent WHERE id = %s", [event.pk])
     event = LookupEvent(**{f.attname: getattr(event, f.attname) for f in LookupEvent._meta.concrete_fields})
     event.created_at = at
-    event.hash = audit.hash_of(event)
+    event.hash = heads.hash_of(event)
     event.save(force_insert=True)
     return event
 
@@ -283,7 +283,7 @@ def test_a_large_export_streams_in_constant_memory(admin_client, people):
 
 def _bulk_chain(users: list) -> None:
     """Many honest events quickly, one per user given: the chain computed here, written in bulk."""
-    prev, start = audit.GENESIS, timezone.now() - timedelta(hours=1)
+    prev, start = heads.GENESIS, timezone.now() - timedelta(hours=1)
     events = []
     for sequence, user in enumerate(users, start=1):
         event = LookupEvent(
@@ -300,7 +300,7 @@ def _bulk_chain(users: list) -> None:
             duration_ms=5,
             prev_hash=prev,
         )
-        event.hash = prev = audit.hash_of(event)
+        event.hash = prev = heads.hash_of(event)
         events.append(event)
     LookupEvent.objects.bulk_create(events, batch_size=2000)
 

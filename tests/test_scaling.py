@@ -9,7 +9,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.cache import caches
 from django.db import connection
 
-from customers.audit import log as audit
+from customers.audit import verify
 from customers.models import LookupEvent
 from tests.support.pages import text
 from tests.support.processes import RedisServer, TcpProxy, gunicorn, production_env
@@ -75,7 +75,7 @@ def test_two_app_servers_share_sessions_limits_and_one_audit_chain(committed_db,
     assert list(LookupEvent.objects.order_by("sequence").values_list("outcome", flat=True)) == (
         ["found"] * 5 + ["rate_limited"] * 3
     )
-    assert str(audit.verify_chain()) == "OK: 8 events verified"
+    assert str(verify.verify_chain()) == "OK: 8 events verified"
 
 
 @pytest.mark.django_db

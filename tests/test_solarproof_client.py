@@ -361,7 +361,7 @@ class CountingServer:
     def __init__(self, answer) -> None:
         self.answer = answer
         self._count = 0
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._stop = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)
@@ -391,7 +391,7 @@ class CountingServer:
                             return
                         head += data
                     head = head.split(b"\r\n\r\n", 1)[1]
-                    with self._lock:
+                    with self.lock:
                         self._count += 1
                     if not self.answer(conn, self._stop):
                         return
@@ -401,7 +401,7 @@ class CountingServer:
     def requests_seen(self, *, settle: float = 0.5) -> int:
         """The count once any request already on its way has arrived and been counted."""
         time.sleep(settle)
-        with self._lock:
+        with self.lock:
             return self._count
 
     def stop(self) -> None:

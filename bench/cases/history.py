@@ -22,10 +22,10 @@ def run(bench: Bench) -> dict:
     fill(plan)
     fill_seconds = time.perf_counter() - filled
     cold_ms, pages = _page_timings(plan)
-    from customers.audit import log as audit
+    from customers.audit import verify
 
     verify_started = time.perf_counter()
-    verification = audit.verify_chain()
+    verification = verify.verify_chain()
     verify_seconds = time.perf_counter() - verify_started
     export = subprocess.run(
         [sys.executable, str(ROOT / "bench/export_probe.py")],
@@ -47,13 +47,13 @@ def fill(plan: Plan) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from customers.audit import log as audit
+    from customers.audit import heads
 
     users = [get_user_model().objects.get_or_create(username=f"staff{n:03d}")[0] for n in range(plan.history_users)]
     start = datetime.now(UTC) - timedelta(days=365)
     step = timedelta(days=365) / plan.history_rows
-    columns = [*audit.CHAIN_FIELDS, "hash"]
-    head_sequence, prev = audit._head()  # continue the chain the other cases wrote
+    columns = [*heads.CHAIN_FIELDS, "hash"]
+    head_sequence, prev = heads.head()  # continue the chain the other cases wrote
     with (
         connection.cursor() as cursor,
         cursor.connection.cursor().copy(f"COPY customers_lookupevent ({', '.join(columns)}) FROM STDIN") as copy,
@@ -76,7 +76,7 @@ def fill(plan: Plan) -> None:
                 "cache_hit": index % 3 == 0,
                 "prev_hash": prev,
             }
-            prev = values["hash"] = audit.event_hash(values)
+            prev = values["hash"] = heads.event_hash(values)
             copy.write_row([values[name] for name in columns])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE customers_lookupevent")

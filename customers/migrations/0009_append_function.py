@@ -12,7 +12,7 @@ every hash in Python, so any difference between the two would be caught at once
 
 from django.db import migrations
 
-# 0x500FA0D1, the key in customers/audit/log.py (_ADVISORY_LOCK_KEY).
+# 0x500FA0D1, the key in customers/audit/heads.py (LOOKUP_LOCK_KEY).
 POSTGRESQL = """
 CREATE OR REPLACE FUNCTION customers_lookupevent_append(
     p_user_id bigint, p_username text, p_project_id bigint, p_outcome text, p_customer_id bigint,

@@ -221,7 +221,7 @@ class TcpProxy:
         self.port = free_port()
         self._listener: socket.socket | None = None
         self._connections: list[socket.socket] = []
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
     def start(self) -> TcpProxy:
         self._listener = socket.create_server(("127.0.0.1", self.port))
@@ -239,7 +239,7 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
-            with self._lock:
+            with self.lock:
                 self._connections += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
@@ -263,7 +263,7 @@ class TcpProxy:
                 self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
-        with self._lock:
+        with self.lock:
             for conn in self._connections:
                 with suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)

@@ -3,8 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from customers.audit import log as audit
-from customers.audit import signing
+from customers.audit import checkpoints, signing
 
 
 class Command(BaseCommand):
@@ -16,7 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            statement = audit.take_checkpoint()
+            statement = checkpoints.take_checkpoint()
         except (signing.NoSigningKey, OSError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(json.dumps(statement, sort_keys=True))

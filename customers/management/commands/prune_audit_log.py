@@ -3,8 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from customers.audit import log as audit
-from customers.audit import signing
+from customers.audit import prune, signing
 
 
 class Command(BaseCommand):
@@ -24,8 +23,8 @@ class Command(BaseCommand):
         if days < 1:
             raise CommandError("--older-than-days must be at least 1.")
         try:
-            anchor = audit.prune(older_than_days=days, username=by)
-        except (audit.PruneRefused, signing.NoSigningKey) as exc:
+            anchor = prune.prune(older_than_days=days, username=by)
+        except (prune.PruneRefused, signing.NoSigningKey) as exc:
             raise CommandError(str(exc)) from None
         if anchor is None:
             self.stdout.write(f"Nothing older than {days} days.")

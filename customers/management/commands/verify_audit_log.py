@@ -4,7 +4,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from customers.audit import log as audit
+from customers.audit import verify
+from customers.audit.checkpoints import read_statements
 
 
 class Command(BaseCommand):
@@ -33,10 +34,10 @@ class Command(BaseCommand):
             path = None
         if path is not None:
             try:
-                statements = audit.read_statements(path)
+                statements = read_statements(path)
             except (OSError, ValueError) as exc:
                 raise CommandError(f"Cannot read the checkpoint file {path}: {exc}") from None
-        result = audit.verify_chain(statements=statements)
+        result = verify.verify_chain(statements=statements)
         for note in result.notes:
             self.stderr.write(f"note: {note}")
         if not result.ok:

@@ -1,0 +1,92 @@
+"""Retention: deleting old events, only after the whole log verifies, behind a gate the
+append-only triggers open for this transaction alone; a signed prune record says where
+the remaining chain now starts."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from customers.audit import checkpoints, heads, signing, verify
+from customers.models import AuditAnchor, AuditGate, LookupEvent
+
+logger = logging.getLogger(__name__)
+
+# --- retention ---------------------------------------------------------------------
+
+PRUNE_BATCH = 5000
+
+
+class PruneRefused(Exception):
+    """The log does not verify, so nothing was pruned: a prune must not erase the evidence."""
+
+
+@contextmanager
+def open_gate() -> Iterator[None]:
+    """The one privileged path past the append-only triggers: inside this block (and its
+    transaction) DELETE on the log is allowed; the gate row never outlives it."""
+    with transaction.atomic():
+        gate = AuditGate.objects.create()
+        yield
+        AuditGate.objects.filter(pk=gate.pk).delete()
+
+
+def prune(*, older_than_days: int, username: str) -> AuditAnchor | None:
+    """Delete events older than ``older_than_days`` through the one privileged path.
+
+    First, inside the chain's lock, the whole remaining log is verified (from the latest
+    prune record, against every statement in AUDIT_CHECKPOINT_FILE); if it does not hold,
+    PruneRefused and nothing is deleted, so a backdated, edited row cannot be pruned away.
+    The database refuses DELETE unless the gate row exists, and it only ever exists
+    inside this transaction. The signed prune record says where the chain now starts.
+    """
+    cutoff = timezone.now() - timezone.timedelta(days=older_than_days)
+    table = connection.ops.quote_name(LookupEvent._meta.db_table)
+    try:
+        statements = checkpoints.checkpoint_file_statements()
+    except (OSError, ValueError) as exc:
+        raise PruneRefused(f"Nothing was pruned: cannot read AUDIT_CHECKPOINT_FILE ({exc}).") from None
+    with transaction.atomic():
+        heads.lock_chain()
+        verification = verify.verify_chain(statements=statements)
+        if not verification.ok:
+            raise PruneRefused(f"Nothing was pruned: the audit log does not verify. {verification}")
+        last = (
+            LookupEvent.objects.filter(created_at__lt=cutoff)
+            .order_by("-sequence")
+            .values_list("sequence", "hash")
+            .first()
+        )
+        if last is None:
+            return None
+        through_sequence, through_hash = last
+        first = LookupEvent.objects.order_by("sequence").values_list("sequence", flat=True).first()
+        deleted = 0
+        with open_gate(), connection.cursor() as cursor:
+            for low in range(first, through_sequence + 1, PRUNE_BATCH):
+                high = min(low + PRUNE_BATCH - 1, through_sequence)
+                cursor.execute(f"DELETE FROM {table} WHERE sequence BETWEEN %s AND %s", [low, high])  # noqa: S608
+                deleted += cursor.rowcount
+        anchor = AuditAnchor(
+            created_at=timezone.now(),
+            username=username,
+            through_sequence=through_sequence,
+            through_hash=through_hash,
+            events_pruned=deleted,
+            older_than_days=older_than_days,
+        )
+        signed = signing.sign({k: v for k, v in checkpoints.prune_statement(anchor).items() if k != "signature"})
+        anchor.key_id, anchor.signature = signed["key_id"], signed["signature"]
+        anchor.save()
+        transaction.on_commit(functools.partial(_published_prune, anchor), robust=True)
+    return anchor
+
+
+def _published_prune(anchor: AuditAnchor) -> None:
+    checkpoints.publish(checkpoints.prune_statement(anchor))
+    checkpoints.take_checkpoint()

@@ -1,0 +1,234 @@
+"""Verifying the audit chains: every row's hash and link, every prune record's signature,
+and the chains' ends against every signed checkpoint kept outside the database."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from customers.audit import chain, checkpoints, heads, signing
+from customers.models import AuditAnchor, HistoryReview, LookupEvent
+
+logger = logging.getLogger(__name__)
+
+# --- verification ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    events: int
+    bad_sequence: int | None = None
+    reason: str = ""
+    reviews: int = 0
+    # Which chain failed: "events" (lookup events) or "reviews" (review records).
+    failed_chain: str = "events"
+    checkpoints: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+    def __str__(self) -> str:
+        if self.ok:
+            reviews = f" and {self.reviews} review record{'s' if self.reviews != 1 else ''}" if self.reviews else ""
+            return f"OK: {self.events} events{reviews} verified"
+        where = "review record" if self.failed_chain == "reviews" else "sequence"
+        return f"FAILED at {where} {self.bad_sequence}: {self.reason}"
+
+
+class _Failed(Exception):
+    def __init__(self, sequence: int | None, reason: str, chain_name: str = "events") -> None:
+        super().__init__(reason)
+        self.sequence, self.reason, self.chain_name = sequence, reason, chain_name
+
+
+_LEGACY_CHECKPOINT_FIELDS = ("sequence", "hash", "time")
+_LEGACY_PRUNE_FIELDS = ("through_sequence", "through_hash")
+
+
+def _checked_statements(statements: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
+    """The statements whose signatures hold; a forged or altered one fails verification,
+    a legacy one without the legacy secret is named and set aside."""
+    usable = []
+    legacy_unchecked = 0
+    for statement in statements:
+        kind = statement.get("type", "checkpoint")
+        fields = _LEGACY_PRUNE_FIELDS if kind == "prune" else _LEGACY_CHECKPOINT_FIELDS
+        result = signing.check(statement, legacy_fields=fields)
+        sequence = statement.get("through_sequence" if kind == "prune" else "sequence")
+        if result is signing.Check.INVALID:
+            raise _Failed(
+                sequence,
+                f"the {kind} statement's signature is not valid (forged or altered, or signed by a key "
+                "not in AUDIT_VERIFY_KEYS)",
+            )
+        if result is signing.Check.LEGACY_UNCHECKED:
+            legacy_unchecked += 1
+            continue
+        usable.append(statement)
+    if legacy_unchecked:
+        notes.append(
+            f"{legacy_unchecked} legacy HMAC statement{'s' if legacy_unchecked != 1 else ''} in the checkpoint "
+            "file not checked and not used (set AUDIT_LEGACY_HMAC_KEY to check them)"
+        )
+    return usable
+
+
+def _checked_anchors(notes: list[str]) -> dict[int, AuditAnchor]:
+    anchors = {anchor.through_sequence: anchor for anchor in AuditAnchor.objects.all()}
+    legacy = []
+    for anchor in anchors.values():
+        result = signing.check(checkpoints.prune_statement(anchor), legacy_fields=_LEGACY_PRUNE_FIELDS)
+        if result is signing.Check.INVALID:
+            raise _Failed(
+                anchor.through_sequence + 1,
+                "the prune record's signature is not valid (forged or altered, or signed by a key "
+                "not in AUDIT_VERIFY_KEYS)",
+            )
+        if result is signing.Check.LEGACY_UNCHECKED:
+            legacy.append(anchor.through_sequence)
+    if legacy:
+        notes.append(
+            "legacy prune record(s) through sequence "
+            + ", ".join(map(str, sorted(legacy)))
+            + " signed with HMAC or not at all: not checked (set AUDIT_LEGACY_HMAC_KEY to check them)"
+        )
+    return anchors
+
+
+def verify_chain(
+    *, checkpoint: dict[str, Any] | None = None, statements: list[dict[str, Any]] | None = None
+) -> Verification:
+    """Walk both chains in sequence order against every signed statement given (from
+    the checkpoint file); report the first thing that does not hold."""
+    notes: list[str] = []
+    given = [*([checkpoint] if checkpoint else []), *(statements or [])]
+    counts = {"events": 0, "reviews": 0, "checkpoints": 0}
+    try:
+        usable = _checked_statements(given, notes)
+        anchors = _checked_anchors(notes)
+        checkpoints = [s for s in usable if s.get("type", "checkpoint") == "checkpoint"]
+        counts["checkpoints"] = len(checkpoints)
+        _check_prunes_kept([s for s in usable if s.get("type") == "prune"], anchors)
+        last_event = _walk_events(anchors, checkpoints, counts)
+        last_review = _walk_reviews(checkpoints, counts)
+        _check_ends(checkpoints, last_event, last_review)
+    except _Failed as failed:
+        return Verification(
+            False,
+            counts["events"],
+            failed.sequence,
+            failed.reason,
+            reviews=counts["reviews"],
+            failed_chain=failed.chain_name,
+            checkpoints=counts["checkpoints"],
+            notes=tuple(notes),
+        )
+    return Verification(
+        True, counts["events"], reviews=counts["reviews"], checkpoints=counts["checkpoints"], notes=tuple(notes)
+    )
+
+
+def _check_prunes_kept(prunes: list[dict[str, Any]], anchors: dict[int, AuditAnchor]) -> None:
+    for statement in prunes:
+        sequence = statement.get("through_sequence")
+        anchor = anchors.get(sequence) if isinstance(sequence, int) else None
+        if anchor is None:
+            raise _Failed(sequence, "the checkpoint file records a prune that is not in the database (deleted)")
+        if anchor.through_hash != statement.get("through_hash"):
+            raise _Failed(sequence, "the prune record differs from the one in the checkpoint file")
+
+
+def _claims(checkpoints: list[dict[str, Any]], sequence_key: str, hash_key: str) -> dict[int, set[str]]:
+    claims: dict[int, set[str]] = {}
+    for statement in checkpoints:
+        sequence = statement.get(sequence_key)
+        if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
+            raise _Failed(None, "a checkpoint names no sequence")
+        if sequence:
+            claims.setdefault(sequence, set()).add(str(statement.get(hash_key)))
+    return claims
+
+
+def _walk_events(anchors: dict[int, AuditAnchor], checkpoints: list[dict[str, Any]], counts: dict[str, int]) -> int:
+    claims = _claims(checkpoints, "sequence", "hash")
+    # A prune record at a checkpoint's sequence names the hash the checkpoint saw there.
+    for sequence, hashes in claims.items():
+        anchor = anchors.get(sequence)
+        if anchor is not None and hashes != {anchor.through_hash}:
+            raise _Failed(
+                sequence, "the prune record at the checkpoint's sequence has a different hash (the log was rewritten)"
+            )
+    expected: int | None = None
+    previous_hash = ""
+    names = (*heads.CHAIN_FIELDS, *heads.LATER_CHAIN_FIELDS, "hash")
+    rows = LookupEvent.objects.order_by("sequence").values_list(*names)
+    for row in rows.iterator(chunk_size=5000):
+        values = dict(zip(names, row, strict=True))
+        sequence = values["sequence"]
+        if expected is None:
+            anchor = anchors.get(sequence - 1)
+            if sequence == 1:
+                previous_hash = heads.GENESIS
+            elif anchor is not None:
+                previous_hash = anchor.through_hash
+            else:
+                start = max((through for through in anchors if through < sequence), default=0) + 1
+                raise _Failed(start, _missing_start(sequence))
+        elif sequence != expected:
+            raise _Failed(expected, "this event is missing (a row was deleted)")
+        if values["prev_hash"] != previous_hash:
+            raise _Failed(sequence, "it does not link to the event before it (a row was inserted or reordered)")
+        if chain.lookup_hash(values) != values["hash"]:
+            raise _Failed(sequence, "its stored values do not match its hash (a row was edited)")
+        if sequence in claims and claims[sequence] != {values["hash"]}:
+            raise _Failed(sequence, "the event at the checkpoint has a different hash (the log was rewritten)")
+        previous_hash, expected = values["hash"], sequence + 1
+        counts["events"] += 1
+    return max([(expected or 1) - 1, *anchors])
+
+
+def _walk_reviews(checkpoints: list[dict[str, Any]], counts: dict[str, int]) -> int:
+    claims = _claims(
+        [s for s in checkpoints if "review_sequence" in s], "review_sequence", "review_hash"
+    )  # legacy checkpoints predate the review chain
+    previous_hash, expected = heads.GENESIS, 1
+    names = (*chain.REVIEW_FIELDS, "hash")
+    for row in HistoryReview.objects.order_by("sequence").values_list(*names).iterator(chunk_size=5000):
+        values = dict(zip(names, row, strict=True))
+        sequence = values["sequence"]
+        if sequence != expected:
+            raise _Failed(expected, "this review record is missing (a row was deleted)", "reviews")
+        if values["prev_hash"] != previous_hash:
+            raise _Failed(
+                sequence, "it does not link to the record before it (a row was inserted or reordered)", "reviews"
+            )
+        if chain.review_hash(values) != values["hash"]:
+            raise _Failed(sequence, "its stored values do not match its hash (a row was edited)", "reviews")
+        if sequence in claims and claims[sequence] != {values["hash"]}:
+            raise _Failed(sequence, "the record at the checkpoint has a different hash (rewritten)", "reviews")
+        previous_hash, expected = values["hash"], sequence + 1
+        counts["reviews"] += 1
+    return expected - 1
+
+
+def _check_ends(checkpoints: list[dict[str, Any]], last_event: int, last_review: int) -> None:
+    """A checkpoint beyond the end of a chain: rows were cut off the end, or the table emptied."""
+    for statement in checkpoints:
+        if statement["sequence"] > last_event:
+            raise _Failed(
+                statement["sequence"],
+                f"the log ends at sequence {last_event}, before this checkpoint (rows removed from the end, "
+                "or the table emptied)",
+            )
+        review_sequence = statement.get("review_sequence")
+        if isinstance(review_sequence, int) and review_sequence > last_review:
+            raise _Failed(
+                review_sequence,
+                f"the review records end at {last_review}, before this checkpoint (records removed from the end, "
+                "or the table emptied)",
+                "reviews",
+            )
+
+
+def _missing_start(first_sequence: int) -> str:
+    return f"the log starts at sequence {first_sequence} and no prune explains the rows before it (rows deleted)"
