@@ -15,12 +15,12 @@ import django
 
 django.setup()
 
-from customers import history  # noqa: E402
+from customers.history import export, queries  # noqa: E402
 
-events, count = history.export_snapshot(history.Filters())
+events, count = export.export_snapshot(queries.Filters())
 started = time.perf_counter()
 lines = size = 0
-for chunk in history.export_csv(events):
+for chunk in export.export_csv(events):
     lines += chunk.count("\n")
     size += len(chunk)
 seconds = time.perf_counter() - started

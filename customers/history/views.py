@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from customers import access
 from customers.audit import log as audit_log
 from customers.cards.presentation import day_chart
+from customers.history import export
 from customers.history import queries as history
 from customers.history.forms import HistoryFilterForm
 from customers.models import HistoryReview
@@ -93,9 +94,9 @@ def history_export(request: HttpRequest) -> HttpResponse:
         errors = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
         return HttpResponse(f"Cannot export: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
     filters = _history_filters(form)
-    events, count = history.export_snapshot(filters)
+    events, count = export.export_snapshot(filters)
     _record_review(request, HistoryReview.Kind.EXPORT, filters, rows=count)
-    response = StreamingHttpResponse(history.export_csv(events), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(export.export_csv(events), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="lookup-history-{stamp}.csv"'
     response["Cache-Control"] = "no-store"
