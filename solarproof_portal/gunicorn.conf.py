@@ -30,14 +30,14 @@ from gunicorn.glogging import Logger
 # master does not load Django's settings (they are the workers' business): a bad value is
 # refused by the workers' settings, and before that by the start step's check --deploy.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from solarproof_portal.budget import DEFAULT_SOLARPROOF_TIMEOUT, worker_timeout
+from solarproof_portal.budget import solarproof_timeout, worker_timeout
 
 # gunicorn reads this module directly; these are its own settings, not Django's.
 bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - in a container
 worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-timeout = worker_timeout(float(os.environ.get("SOLARPROOF_TIMEOUT", DEFAULT_SOLARPROOF_TIMEOUT)))
+timeout = worker_timeout(solarproof_timeout(os.environ))
 graceful_timeout = timeout
 keepalive = 5
 max_requests = 5000

@@ -8,6 +8,7 @@ default safely stops start-up with a message that names the variable.
 import base64
 import hashlib
 import ipaddress
+import os
 import re
 from datetime import time, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from solarproof_portal.budget import DEFAULT_SOLARPROOF_TIMEOUT
+from solarproof_portal import budget
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -108,7 +109,10 @@ SOLARPROOF_API_KEY = env.str("SOLARPROOF_API_KEY", default="")
 SOLARPROOF_DEMO = env.bool("SOLARPROOF_DEMO", default=DEBUG and not SOLARPROOF_API_KEY)
 if not SOLARPROOF_DEMO:
     _required("SOLARPROOF_API_KEY", SOLARPROOF_API_KEY, "(or SOLARPROOF_DEMO=true for demo data)")
-SOLARPROOF_TIMEOUT = _positive("SOLARPROOF_TIMEOUT", DEFAULT_SOLARPROOF_TIMEOUT)
+try:
+    SOLARPROOF_TIMEOUT = budget.solarproof_timeout(os.environ)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 
 LOOKUP_CACHE_SECONDS = _non_negative_int("LOOKUP_CACHE_SECONDS", 60)
 LOOKUP_RATE_LIMIT = _rate("LOOKUP_RATE_LIMIT", "60/m")
