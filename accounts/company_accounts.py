@@ -107,3 +107,8 @@ def _email(claims: dict[str, Any]) -> str:
     except ValidationError:
         return ""
     return email[:254]
+
+
+def is_account_of(user: Any, *, issuer: str, subject: str) -> bool:
+    """Whether this company account (the provider's issuer and subject) is the user's."""
+    return CompanyAccount.objects.filter(user=user, issuer=issuer, subject=subject).exists()

@@ -16,10 +16,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts import oidc
+from accounts import company_accounts, oidc
 from accounts.company_accounts import company_account_sign_in
 from accounts.middleware import renewal_exempt
-from accounts.models import AuthMethod, CompanyAccount
+from accounts.models import AuthMethod
 from accounts.sessions import mark_signed_in, signed_in_with_company_account
 from customers import cross_site
 
@@ -111,9 +111,7 @@ def oidc_start(request: HttpRequest) -> HttpResponse:
 
 
 def _same_person(request: HttpRequest, verified: oidc.Verified) -> bool:
-    return CompanyAccount.objects.filter(
-        user=request.user, issuer=verified.issuer, subject=str(verified.claims["sub"])
-    ).exists()
+    return company_accounts.is_account_of(request.user, issuer=verified.issuer, subject=str(verified.claims["sub"]))
 
 
 @_company_sign_in_view
