@@ -132,12 +132,12 @@ def test_the_start_step_serves_as_the_app_role_and_passes_its_own_health_check(r
         "shell",
         "-c",
         "import datetime; from django.utils import timezone; from django.core.management import call_command; "
-        "from django.contrib.auth.models import Group, User; from customers import audit; "
+        "from django.contrib.auth.models import Group, User; from customers.audit import heads; "
         "from customers.models import LookupEvent; "
         "sam = User.objects.create_user('sam', password='x'); sam.groups.add(Group.objects.get(name='Sales')); "
         "old = LookupEvent(sequence=1, created_at=timezone.now() - datetime.timedelta(days=400), user=sam, "
-        "username='sam', project_id=2143, outcome='found', channel='cli', prev_hash=audit.GENESIS); "
-        "old.hash = audit.hash_of(old); old.save(force_insert=True); "
+        "username='sam', project_id=2143, outcome='found', channel='cli', prev_hash=heads.GENESIS); "
+        "old.hash = heads.hash_of(old); old.save(force_insert=True); "
         "call_command('lookup_customer', '2143', '--as', 'sam')",
     )
     assert looked_up.returncode == 0, looked_up.stderr
