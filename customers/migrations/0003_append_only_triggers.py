@@ -6,7 +6,7 @@ an empty table, so that test databases can still be flushed. Production should a
 run the portal as a database role without UPDATE or DELETE on these tables.
 
 SQLite drops a table's triggers when a migration rebuilds the table: a migration
-that alters customers_lookupevent must recreate them (tests/test_audit.py checks).
+that alters customers_lookupevent must recreate them (tests/customers/test_models.py checks).
 """
 
 from django.db import migrations

@@ -5,7 +5,7 @@ test databases can still be flushed.
 
 SQLite drops a table's triggers when a migration rebuilds the table: a later migration
 that alters customers_historyreview or customers_auditanchor must recreate them
-(tests/test_audit.py checks that every audit table refuses changes)."""
+(tests/customers/test_models.py checks that every audit table refuses changes)."""
 
 from django.db import migrations, models
 

@@ -7,7 +7,7 @@ The hash is SHA-256 over the same canonical JSON as ``chain.lookup_hash``: the c
 passes that text cut at the three values only the function knows (the sequence, the
 time, taken under the lock, and the previous hash), and the function joins it up. ``verify_audit_log`` recomputes
 every hash in Python, so any difference between the two would be caught at once
-(tests/test_audit_chain.py writes awkward values through this path and verifies).
+(tests/customers/audit/test_chain.py writes awkward values through this path and verifies).
 """
 
 from django.db import migrations

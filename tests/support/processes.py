@@ -27,6 +27,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def closed_port_url(path: str = "/apidata.php") -> str:
+    """A loopback URL on a port nothing listens on: connections are refused at once."""
+    return f"http://127.0.0.1:{free_port()}{path}"
+
+
 def wait_until_up(url: str, *, timeout: float = 30, process: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -14,6 +14,7 @@ from werkzeug import Response
 
 from customers.upstream import errors, solarproof
 from customers.upstream.solarproof import Customer, SolarProofClient
+from tests.support.processes import closed_port_url
 
 KEY = "s3cret-key-XYZ-123"
 PATH = "/apidata.php"
@@ -254,14 +255,8 @@ def test_it_gives_up_on_a_server_that_never_answers(silent_server):
     assert time.monotonic() - started < 1.5
 
 
-def _closed_port_url() -> str:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}{PATH}"
-
-
 def test_it_reports_connection_refused_as_unavailable():
-    client = SolarProofClient(base_url=_closed_port_url(), api_key=KEY, timeout=1.0)
+    client = SolarProofClient(base_url=closed_port_url(PATH), api_key=KEY, timeout=1.0)
     with pytest.raises(errors.UpstreamUnavailable):
         client.get_customer_of_project(1)
 
@@ -288,7 +283,7 @@ def test_the_api_key_appears_in_no_log_record_or_exception(scenario, httpserver,
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="urllib3")  # the loggers that quote URLs
     if scenario == "refused":
-        url = _closed_port_url()
+        url = closed_port_url(PATH)
     else:
         url = httpserver.url_for(PATH)
         if scenario == "503":

@@ -1,5 +1,5 @@
 """Tamper evidence: the hash chains, their verifier and the triggers (checkpoints and
-prune: tests/test_audit_checkpoints.py)."""
+prune: tests/customers/audit/test_checkpoints.py)."""
 
 import itertools
 import multiprocessing

@@ -12,7 +12,7 @@ from django.db import connection
 from customers.audit import verify
 from customers.models import LookupEvent
 from tests.support.pages import text
-from tests.support.processes import RedisServer, TcpProxy, gunicorn, production_env
+from tests.support.processes import RedisServer, TcpProxy, closed_port_url, gunicorn, production_env
 
 HTTPS = {"X-Forwarded-Proto": "https"}
 
@@ -148,9 +148,7 @@ def test_with_postgresql_unreachable_pages_are_503_and_the_portal_recovers(
 
 @pytest.mark.django_db
 def test_an_unreachable_solar_proof_is_a_plain_message(settings, client, sales_user):
-    from tests.test_solarproof_client import _closed_port_url
-
-    settings.SOLARPROOF_API_URL = _closed_port_url()
+    settings.SOLARPROOF_API_URL = closed_port_url()
     client.force_login(sales_user)
     response = client.get("/projects/2143/")
     assert response.status_code == 503
