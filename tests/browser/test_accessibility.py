@@ -2,9 +2,10 @@
 
 import pytest
 
+from tests.support.axe import axe_violations
+
 pytestmark = pytest.mark.browser
 
-WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 PAGES = {
     "search": ("Installers", "/"),
     "result": ("Installers", "/projects/2144/"),
@@ -14,17 +15,6 @@ PAGES = {
     "history reviews": ("Admins", "/history/reviews/"),
     "login": (None, "/accounts/login/"),
 }
-
-
-def axe_violations(page) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_22_AA}, "resultTypes": ["violations"]})
-    return [
-        f"{violation['id']} ({violation['impact']}): {violation['help']} at "
-        + ", ".join(node["target"][0] for node in violation["nodes"][:3])
-        for violation in results.response["violations"]
-    ]
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from customers.models import HistoryReview, LookupEvent
 from tests.browser.conftest import ARTIFACTS, VIEWPORTS
-from tests.browser.test_accessibility import axe_violations
+from tests.support.axe import axe_violations
 
 pytestmark = pytest.mark.browser
 
@@ -102,7 +102,7 @@ def test_an_installer_builds_reorders_routes_and_keeps_the_days_sheet(open_page,
 
 def test_without_javascript_the_move_links_reload_the_sheet_in_the_new_order(open_page):
     page = open_page("phone", javascript=False)
-    page.goto("/run-sheet/?projects=2143,2144,1003")
+    page.goto("/run-sheet/?projects=2143,2148,2149,1003")  # two addresses flagged above the route
     page.get_by_role("link", name="Move Ava Kelly up, to stop 2").click()
     page.wait_for_url(re.compile(r"projects=2143,1003,2144#job-1003$"))
     assert job_titles(page) == ["1. Judy Matherson", "2. Ava Kelly", "3. Marcus Aurelio"]
@@ -258,3 +258,25 @@ def test_the_empty_sheet_has_no_axe_violations(open_page):
     page.goto("/run-sheet/")
     assert axe_violations(page) == []
     assert LookupEvent.objects.count() == 0
+
+
+def test_a_phone_shows_the_first_job_and_its_actions_on_the_first_screen(open_page):
+    page = open_page("phone")
+    page.goto("/run-sheet/?projects=2143,2148,2149,1003")  # two addresses flagged above the route
+    page.wait_for_selector(".run-sheet")
+    first = page.locator(".job").first
+    height = page.viewport_size["height"]
+    shown = {
+        "heading": first.locator("h2"),
+        "address": first.locator(".job-address"),
+        "call": first.get_by_role("link", name=re.compile("^Call Judy Matherson")),
+        "directions": first.get_by_role("link", name=re.compile("^Directions to the site of Judy Matherson")),
+    }
+    for name, element in shown.items():
+        box = element.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= height, f"{name} is below the first screen: {box}"
+    # The route comes first; keeping the sheet for offline reading waits below the jobs.
+    assert (
+        page.get_by_role("link", name=re.compile("^Route in Google Maps")).bounding_box()["y"]
+        < shown["heading"].bounding_box()["y"]
+    )
