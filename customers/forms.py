@@ -1,5 +1,5 @@
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import forms
 from django.utils import timezone
@@ -100,9 +100,16 @@ class SiteVisitForm(forms.Form):
         choices=[(30, "30 minutes"), (60, "1 hour"), (90, "1½ hours"), (120, "2 hours"), (240, "Half a day")],
     )
 
+    # A site visit is booked weeks or months ahead, not decades: and the calendar file's
+    # time zone rules (and Python's dates) end long before a year like 9999.
+    MAX_DAYS_AHEAD = 2 * 366
+
     def clean(self) -> dict[str, object]:
         cleaned = super().clean()
         if cleaned.get("date") and cleaned.get("time"):
+            if cleaned["date"] > timezone.localdate() + timedelta(days=self.MAX_DAYS_AHEAD):
+                self.add_error("date", "Pick a visit date within the next two years.")
+                return cleaned
             cleaned["start"] = timezone.make_aware(datetime.combine(cleaned["date"], cleaned["time"]))
             if cleaned["start"] <= timezone.now():
                 self.add_error("date", "That time has passed: pick a visit date and time still to come.")

@@ -172,6 +172,9 @@ def contact_vcf(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def site_visit_ics(request: HttpRequest, project_id: int) -> HttpResponse:
+    form = ProjectSearchForm({"project": str(project_id)})
+    if not form.is_valid():
+        return _render_lookup(request, form, status=400)
     visit_form = SiteVisitForm(request.GET)
     if not visit_form.is_valid():
         return _project_response(request, project_id, visit_form=visit_form, status=400)

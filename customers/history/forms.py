@@ -1,9 +1,14 @@
 """The history page's filters: the query parameters user, project, outcome, from and to."""
 
+from datetime import date
+
 from django import forms
 
 from customers.forms import parse_project_id
 from customers.outcomes import Outcome
+
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2199, 12, 31)
 
 
 class HistoryFilterForm(forms.Form):
@@ -36,6 +41,11 @@ class HistoryFilterForm(forms.Form):
 
     def clean(self) -> dict[str, object]:
         cleaned = super().clean()
+        for name in ("from", "to"):
+            # The portal's log starts this century; a year like 1 or 9999 cannot even be
+            # turned into a time in the portal's time zone.
+            if cleaned.get(name) and not FIRST_DAY <= cleaned[name] <= LAST_DAY:
+                self.add_error(name, f"Pick a date between {FIRST_DAY:%Y} and {LAST_DAY:%Y}.")
         if cleaned.get("from") and cleaned.get("to") and cleaned["from"] > cleaned["to"]:
             self.add_error("to", "“To” must be on or after “From”.")
         return cleaned

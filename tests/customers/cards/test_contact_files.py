@@ -123,6 +123,23 @@ def test_it_refuses_a_visit_in_the_past_with_a_message(sales_client):
     assert "Marcus Aurelio" in text(response)
 
 
+@pytest.mark.parametrize("date_text", ["9999-12-31", "2199-01-01"])
+def test_it_refuses_a_visit_decades_ahead_with_a_message(sales_client, date_text):
+    response = sales_client.get("/projects/2144/visit.ics", {"date": date_text, "time": "23:59", "minutes": "240"})
+    assert response.status_code == 400
+    assert "Pick a visit date within the next two years." in text(response)
+
+
+@pytest.mark.parametrize("project", ["0", "4294967296", "9" * 30])
+def test_it_answers_a_calendar_file_for_a_number_that_is_no_project_id_with_the_not_a_project_page(
+    sales_client, project
+):
+    response = sales_client.get(f"/projects/{project}/visit.ics")
+    assert response.status_code == 400
+    assert "A project ID is a whole number" in text(response)
+    assert LookupEvent.objects.count() == 0
+
+
 @pytest.mark.parametrize(
     ("project_id", "street", "suburb", "state", "postcode"),
     [

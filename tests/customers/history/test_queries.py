@@ -133,6 +133,16 @@ def test_bad_filters_get_a_clear_message(admin_client):
     assert "“To” must be on or after “From”." in text(response)
 
 
+@pytest.mark.parametrize("query", [{"from": "0001-01-01"}, {"to": "9999-12-31"}])
+def test_dates_outside_the_logs_lifetime_get_a_clear_message_on_the_page_and_the_export(admin_client, query):
+    response = admin_client.get("/history/", query)
+    assert response.status_code == 400
+    assert "Pick a date between 2000 and 2199." in text(response)
+    export = admin_client.get("/history/export.csv", query)
+    assert export.status_code == 400
+    assert "Pick a date between 2000 and 2199." in export.content.decode()
+
+
 def test_filter_changes_swap_only_the_table(admin_client, people):
     add_event(people["sam"], 2143)
     response = admin_client.get("/history/", {"user": "sam"}, **HTMX)
