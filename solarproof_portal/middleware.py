@@ -29,7 +29,9 @@ class RequestIDMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        offered = request.headers.get("X-Request-ID", "")
+        # A request ID ties audit rows together for an auditor, so only a trusted proxy in
+        # front of the portal (TRUSTED_PROXY_COUNT) may set it; a browser's is ignored.
+        offered = request.headers.get("X-Request-ID", "") if settings.TRUSTED_PROXY_COUNT else ""
         request_id = offered if _SAFE_ID.fullmatch(offered) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
         token = _request_id.set(request_id)

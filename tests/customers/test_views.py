@@ -225,14 +225,22 @@ def test_refresh_asks_solar_proof_again(sales_client, portal_upstream):
     assert portal_upstream.calls(2144) == before + 1
 
 
-def test_the_audit_row_carries_the_request_id_and_address(sales_client):
+def test_the_audit_row_carries_the_request_id_and_address(sales_client, settings):
+    settings.TRUSTED_PROXY_COUNT = 1  # the proxy in front sets the request ID
     response = sales_client.get("/projects/2143/", HTTP_X_REQUEST_ID="abc-123", REMOTE_ADDR="192.0.2.7")
     assert response["X-Request-ID"] == "abc-123"
     event = LookupEvent.objects.get()
     assert (event.request_id, event.ip) == ("abc-123", "192.0.2.7")
 
 
-def test_a_forged_request_id_is_replaced(sales_client):
+def test_a_browser_cannot_choose_the_request_id_its_audit_rows_carry(sales_client):
+    response = sales_client.get("/projects/2143/", HTTP_X_REQUEST_ID="d0b83f5d7f294d7c806ed046a00b7acf")
+    assert response["X-Request-ID"] != "d0b83f5d7f294d7c806ed046a00b7acf"
+    assert LookupEvent.objects.get().request_id == response["X-Request-ID"]
+
+
+def test_a_forged_request_id_is_replaced(sales_client, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
     response = sales_client.get("/projects/2143/", HTTP_X_REQUEST_ID="<script>" * 20)
     assert re.fullmatch(r"[0-9a-f]{32}", response["X-Request-ID"])
     assert LookupEvent.objects.get().request_id == response["X-Request-ID"]

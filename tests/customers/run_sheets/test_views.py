@@ -230,7 +230,8 @@ def test_sites_with_an_address_warning_are_flagged_before_the_route(installer_cl
 # --- keeping it on the device ------------------------------------------------------
 
 
-def test_keeping_a_sheet_is_recorded_naming_its_projects(installer_client):
+def test_keeping_a_sheet_is_recorded_naming_its_projects(installer_client, settings):
+    settings.TRUSTED_PROXY_COUNT = 1  # the proxy in front sets the request ID
     response = installer_client.post("/run-sheet/keep/", {"projects": "2143,9404,2144"}, HTTP_X_REQUEST_ID="keep-1")
     assert response.status_code == 200
     assert re.search(r"Saved at \d{1,2}:\d{2} [ap]\.m\., may be out of date\.", text(response))
