@@ -95,7 +95,8 @@ def run_sheet(request: HttpRequest) -> HttpResponse:
     canonical = sheet_url(project_ids, reason)
     if request.get_full_path() != canonical:
         # One address per sheet, in the day's order, to bookmark or send to a colleague.
-        if form.stray:
+        # Another site's link must not put its words on the staff member's next page.
+        if form.stray and not cross_site.is_cross_site(request):
             messages.warning(request, "Left out, not project IDs: " + " ".join(form.stray[:20]))
         cross_site.pass_on_vouch(request, canonical)
         return redirect(canonical)

@@ -164,6 +164,16 @@ def test_a_sheet_linked_from_another_site_asks_before_looking_anything_up(instal
     assert LookupEvent.objects.count() == 2
 
 
+def test_another_sites_link_cannot_put_its_words_on_the_next_page(installer_client):
+    planted = "/run-sheet/?projects=2143+URGENT:+your+password+expired,+call+IT+and+read+it+out"
+    tidied = installer_client.get(planted, HTTP_SEC_FETCH_SITE="cross-site")
+    assert tidied.status_code == 302
+    confirmation = installer_client.get(tidied["Location"], HTTP_SEC_FETCH_SITE="cross-site")
+    page = installer_client.get("/run-sheet/?projects=2143")
+    for response in (confirmation, page):
+        assert "URGENT" not in text(response) and "password" not in text(response)
+
+
 def test_a_sheet_linked_from_another_site_is_refused_without_a_role(client, no_role_user):
     client.force_login(no_role_user)
     assert client.get("/run-sheet/?projects=2143", HTTP_SEC_FETCH_SITE="cross-site").status_code == 403
