@@ -267,6 +267,25 @@ def test_it_reports_an_unknown_host_as_unavailable():
         client.get_customer_of_project(1)
 
 
+def test_it_goes_through_the_proxy_the_environment_names(httpserver, monkeypatch):
+    # The proxy answers for a host that does not exist: only a request sent through it succeeds.
+    monkeypatch.setenv("HTTP_PROXY", httpserver.url_for("/"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    httpserver.expect_request(PATH).respond_with_json({"Customer": {"customerID": 5}})
+    client = SolarProofClient(base_url="http://solarproof.invalid/apidata.php", api_key=KEY, timeout=1.0)
+    assert client.get_customer_of_project(1).customer_id == 5
+    assert httpserver.log[0][0].headers["Host"] == "solarproof.invalid"
+
+
+def test_it_bypasses_the_proxy_for_hosts_in_no_proxy(httpserver, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", closed_port_url("/"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    httpserver.expect_request(PATH).respond_with_json({"Customer": {"customerID": 6}})
+    client = SolarProofClient(base_url=httpserver.url_for(PATH), api_key=KEY, timeout=1.0)
+    assert client.get_customer_of_project(1).customer_id == 6
+
+
 def test_it_keeps_one_connection_alive_across_calls(sandbox_client, sandbox_server):
     for _ in range(3):
         sandbox_client.get_customer_of_project(2143)
