@@ -1,6 +1,7 @@
 """Production: the container's steps, hardened settings, headers, sign-in lockout."""
 
 import fnmatch
+import gzip
 import json
 import re
 import subprocess
@@ -111,6 +112,18 @@ def test_pages_and_error_pages_carry_the_security_headers(client, sales_user):
     assert page["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
     _security_headers(client.get("/no/such/page/", secure=True))
     _security_headers(client.get("/accounts/login/", secure=True))
+
+
+@pytest.mark.django_db
+def test_pages_go_out_compressed_to_browsers_that_accept_it(client, sales_user):
+    client.force_login(sales_user)
+    page = client.get("/projects/2143/", secure=True, HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+    assert page["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in page["Vary"]
+    html = gzip.decompress(page.content).decode()
+    assert "Judy Matherson" in html and len(page.content) < len(html.encode()) / 2
+    plain = client.get("/projects/2143/", secure=True)
+    assert not plain.has_header("Content-Encoding") and "Judy Matherson" in plain.content.decode()
 
 
 @pytest.mark.django_db
