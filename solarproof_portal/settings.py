@@ -307,6 +307,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # database is a file so that threads in the tests share it.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Parameters bound on the server, and a statement prepared once it has run five times
+    # on a connection: PostgreSQL then plans each request's queries once per connection
+    # (the permission query's planning was ten times its execution). Needs a direct
+    # connection or a pooler that keeps prepared statements (docs/deployment.md).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
 # The role that owns the tables: used by migrate, grant_app_privileges and prune_audit_log
 # (deploy/container-steps.sh), never by the web server, whose DATABASE_URL role may only
 # append to the audit log (customers/audit/database_roles.py). The start step unsets it before
