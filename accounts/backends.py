@@ -3,17 +3,30 @@ company accounts, which only the OpenID Connect callback signs in."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
 
+# The user the request's session row brought (accounts/session_store.py), while
+# django.contrib.auth.get_user runs for that request (accounts/middleware.py).
+session_user: ContextVar[Any] = ContextVar("session_user", default=None)
+
 
 class _PortalModelBackend(ModelBackend):
     """Django's permission check in one query instead of two (the user's own permissions
     and their groups' are one UNION). Still read from the database on every request, so
     a removed role counts at once; cached only on this request's user object, as Django does."""
+
+    def get_user(self, user_id: Any) -> Any:
+        """The user read with the session, when it is the one the session names; Django's
+        checks (active, LOCAL_LOGIN, then get_user's password-hash check) apply as ever."""
+        user = session_user.get()
+        if user is not None and user.pk == user_id:
+            return user if self.user_can_authenticate(user) else None
+        return super().get_user(user_id)
 
     def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None or user_obj.is_superuser:

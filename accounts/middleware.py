@@ -6,13 +6,38 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.functional import SimpleLazyObject
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import oidc
+from accounts.backends import session_user
 from accounts.sessions import renewal_due
 from customers import cross_site
+
+
+class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
+    """Django's, except that ``request.user`` is the user the session's own statement
+    read (accounts/session_store.py) rather than a second query. It goes through
+    ``django.contrib.auth.get_user`` all the same, with every check that makes."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: _user(request))
+
+
+def _user(request: HttpRequest) -> Any:
+    if not hasattr(request, "_cached_user"):
+        loaded = getattr(request.session, "loaded_user", None)
+        token = session_user.set(loaded() if loaded else None)
+        try:
+            request._cached_user = auth.get_user(request)  # type: ignore[attr-defined]
+        finally:
+            session_user.reset(token)
+    return request._cached_user  # type: ignore[attr-defined]
 
 
 def renewal_exempt(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

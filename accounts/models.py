@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
+from django.utils.module_loading import import_string
 
 
 class AuthMethod(models.TextChoices):
@@ -32,3 +34,18 @@ class CompanyAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} at {self.issuer}"
+
+
+class Session(AbstractBaseSession):
+    """Django's database session plus the signed-in user's ID as a column, so that one
+    statement reads the session, its user and the user's permissions on every request
+    (accounts/session_store.py). Deleting a user deletes their sessions."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    @classmethod
+    def get_session_store_class(cls) -> type:
+        # By name: the store imports this model, and models import nothing of their stores.
+        return import_string("accounts.session_store.SessionStore")

@@ -51,4 +51,18 @@ def session_cookie(username: str, role: str) -> str:
     user.groups.add(Group.objects.get(name=role))
     client = Client()
     client.force_login(user, backend="accounts.backends.PasswordBackend")
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    _share_with_plain_version(key)
+    return key
+
+
+def _share_with_plain_version(session_key: str) -> None:
+    """The plain version keeps Django's stock session table; the same row goes there too."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO django_session (session_key, session_data, expire_date) "
+            "SELECT session_key, session_data, expire_date FROM accounts_session WHERE session_key = %s",
+            [session_key],
+        )

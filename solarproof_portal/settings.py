@@ -267,7 +267,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, given the user that the session's one statement read (accounts/session_store.py).
+    "accounts.middleware.AuthenticationMiddleware",
     "solarproof_portal.middleware.IdleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -387,6 +388,8 @@ SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Signed out after a working day without activity (the expiry is renewed as people work).
 SESSION_COOKIE_AGE = 60 * _non_negative_int("DJANGO_SESSION_IDLE_MINUTES", 10 * 60)
+# In the database, read with the user and their permissions in one statement.
+SESSION_ENGINE = "accounts.session_store"
 
 # Same-origin scripts and styles only: htmx and portal.js are files, htmx is told not to
 # inject its indicator styles, and the one kind of inline script (htmx's) carries a nonce.

@@ -8,8 +8,9 @@ audit row in a transaction, and one template with the customer's fields and
 recent-lookups list or request IDs. Served by the portal's own gunicorn config against
 the same database and upstream (bench/run.py); never part of the portal.
 
-It shares the portal's database, so the portal's session cookie signs it in too
-(same SECRET_KEY, same ``django_session`` table).
+It shares the portal's database, so the portal's session cookie signs it in too (same
+SECRET_KEY; bench/database.py copies the session row into Django's stock ``django_session``
+table, which this version reads, from the portal's ``accounts_session``).
 """
 
 import os

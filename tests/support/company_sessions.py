@@ -5,8 +5,8 @@ import time
 from urllib.parse import urlparse
 
 import requests
-from django.contrib.sessions.backends.db import SessionStore
 
+from accounts.session_store import SessionStore
 from accounts.sessions import CHECKED_AT_KEY
 from tests.support.pages import text
 

@@ -1,0 +1,87 @@
+"""accounts/session_store.py: the session, its user and their permissions in one statement,
+read afresh on every request, so that every change to who someone is counts at once."""
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import Session
+
+pytestmark = pytest.mark.django_db
+
+SIGN_IN_PAGE = "/accounts/login/"
+
+
+def _signed_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_a_signed_in_page_reads_session_user_and_permissions_in_one_statement(client, sales_user):
+    _signed_in(client, sales_user)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/")
+    assert page.status_code == 200 and "sam.sales" in page.content.decode()
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    who = [sql for sql in reads if "auth_" in sql or "session" in sql]
+    assert len(who) == 1, who
+
+
+def test_permissions_come_from_groups_and_from_the_user_directly(client, make_user):
+    ivy = make_user("ivy.installer", "Installers")
+    ivy.user_permissions.add(Permission.objects.get(codename="view_lookupevent"))
+    _signed_in(client, ivy)
+    assert client.get("/projects/2143/").status_code == 200  # the group's permission
+    assert client.get("/history/").status_code == 200  # her own
+
+
+def test_the_old_cookie_is_signed_out_after_sign_out(client, sales_user):
+    _signed_in(client, sales_user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    client.post("/accounts/logout/")
+    client.cookies[settings.SESSION_COOKIE_NAME] = cookie
+    assert client.get("/projects/2143/")["Location"].startswith(SIGN_IN_PAGE)
+    assert not Session.objects.filter(session_key=cookie).exists()
+
+
+def test_a_password_changed_elsewhere_signs_this_session_out(client, sales_user):
+    _signed_in(client, sales_user)
+    sales_user.set_password("a-new-password-456")
+    sales_user.save()
+    assert client.get("/projects/2143/")["Location"].startswith(SIGN_IN_PAGE)
+
+
+def test_a_deactivated_user_is_signed_out_at_the_next_request(client, sales_user):
+    _signed_in(client, sales_user)
+    sales_user.is_active = False
+    sales_user.save()
+    assert client.get("/projects/2143/")["Location"].startswith(SIGN_IN_PAGE)
+
+
+def test_deleting_a_user_ends_their_sessions(client, sales_user):
+    _signed_in(client, sales_user)
+    sales_user.delete()
+    assert not Session.objects.exists()
+    assert client.get("/projects/2143/")["Location"].startswith(SIGN_IN_PAGE)
+
+
+def test_an_expired_session_is_signed_out(client, sales_user):
+    _signed_in(client, sales_user)
+    Session.objects.update(expire_date="2000-01-01T00:00:00Z")
+    assert client.get("/projects/2143/")["Location"].startswith(SIGN_IN_PAGE)
+
+
+def test_a_session_for_an_unknown_backend_is_signed_out(client, sales_user):
+    _signed_in(client, sales_user)
+    store = client.session
+    store["_auth_user_backend"] = "django.contrib.auth.backends.RemoteUserBackend"
+    store.save()
+    assert client.get("/projects/2143/")["Location"].startswith(SIGN_IN_PAGE)
+
+
+def test_a_superuser_keeps_every_permission(client, make_user):
+    _signed_in(client, make_user("root", None, is_superuser=True, is_staff=True))
+    assert client.get("/projects/2143/").status_code == 200
+    assert client.get("/history/").status_code == 200
