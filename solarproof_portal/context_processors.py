@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from accounts.sessions import signed_in_with_company_account
 
@@ -10,7 +11,8 @@ def portal(request: HttpRequest) -> dict[str, object]:
         "time_zone": settings.TIME_ZONE,
         "lookup_reason": settings.LOOKUP_REASON,
         "access_contact": settings.PORTAL_ACCESS_CONTACT,
-        "role_groups": _role_groups if signed_in_with_company_account(request) else (),
+        # Worked out only if a page shows them (Jinja2 calls nothing by itself, unlike Django's language).
+        "role_groups": SimpleLazyObject(_role_groups) if signed_in_with_company_account(request) else (),
     }
 
 

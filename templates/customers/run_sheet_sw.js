@@ -1,4 +1,4 @@
-{% load static %}// The run sheet's service worker. It stores nothing itself: on "Keep on this device for
+// The run sheet's service worker. It stores nothing itself: on "Keep on this device for
 // today" the page (run-sheet.js) puts the one kept sheet and its static files in the
 // "run-sheet" cache. This worker answers from that cache only when the network cannot be
 // reached, only for the run sheet and those files, and never after the local midnight the
@@ -6,9 +6,9 @@
 "use strict";
 
 var CACHE = "run-sheet";
-var SHEET_PATH = "{% url 'customers:run_sheet' as sheet %}{{ sheet|escapejs }}";
+var SHEET_PATH = "{{ url('customers:run_sheet')|escapejs }}";
 var META = SHEET_PATH + "kept.json";
-var STATIC_PREFIX = "{% get_static_prefix as prefix %}{{ prefix|escapejs }}";
+var STATIC_PREFIX = "{{ static_prefix()|escapejs }}";
 
 self.addEventListener("install", function () { self.skipWaiting(); });
 self.addEventListener("activate", function (event) { event.waitUntil(self.clients.claim()); });

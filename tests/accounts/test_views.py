@@ -152,3 +152,15 @@ def test_switching_local_sign_in_off_ends_existing_password_sessions(client, ide
     assert client.get("/").status_code == 200
     settings.LOCAL_LOGIN = "superusers"
     assert client.get("/")["Location"].startswith("/accounts/login/")
+
+
+def test_too_many_failed_sign_ins_lock_the_account_with_a_page_that_says_so(client, sales_user, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        refused = client.post("/accounts/login/", {"username": "sam.sales", "password": "wrong"})
+        assert refused.status_code == 200 and "Please enter a correct username and password" in text(refused)
+    assert client.post("/accounts/login/", {"username": "sam.sales", "password": "wrong"}).status_code == 429
+    locked = client.post("/accounts/login/", {"username": "sam.sales", "password": "correct-horse-battery"})
+    assert locked.status_code == 429
+    assert "Sign-in is locked for now" in text(locked)
+    assert "ask a portal administrator to release the lock" in text(locked)
+    assert "Sign out" not in text(locked)

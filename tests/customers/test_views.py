@@ -450,3 +450,11 @@ def test_it_has_htmx_reload_the_whole_page_for_a_refusal(client, sales_user, no_
     assert response.status_code == 403
     assert response["HX-Refresh"] == "true"
     assert "HX-Refresh" not in client.get("/")
+
+
+def test_demo_mode_lists_the_demo_projects_to_try(settings, sales_client):
+    settings.SOLARPROOF_DEMO = True
+    shown = text(sales_client.get("/"))
+    assert "Demo projects to try" in shown
+    assert "2147 (hostile data, safely shown)" in shown
+    assert "/projects/2143/" in hrefs(sales_client.get("/"))

@@ -132,6 +132,14 @@ def test_hostile_data_on_the_sheet_is_shown_as_text(installer_client):
     assert "javascript:" not in " ".join(re.findall(r'href="([^"]*)"', body)).lower()
 
 
+def test_the_sheet_shows_no_template_text(installer_client):
+    # A two-line {# comment #} is text to Django's language: it used to appear on the sheet.
+    page = installer_client.get("/run-sheet/?projects=2143,2144")
+    shown = text(page)
+    assert "After the jobs" not in shown
+    assert not re.search(r"\{[{%#]|[}%#]\}", shown)
+
+
 def test_the_up_and_down_controls_lead_to_the_sheet_in_the_new_order(installer_client):
     page = installer_client.get("/run-sheet/?projects=2143,2144,1003")
     body = page.content.decode()

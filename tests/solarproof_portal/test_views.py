@@ -1,0 +1,46 @@
+"""solarproof_portal/views.py and Django's own error handlers: the pages shown when
+something goes wrong, rendered from the portal's templates."""
+
+import pytest
+from django.db import DatabaseError
+from django.test import RequestFactory
+
+from solarproof_portal.views import server_error
+from tests.support.pages import hrefs, text
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_request_for_another_host_gets_the_bad_request_page(client):
+    response = client.get("/", HTTP_HOST="portal.example.net")
+    assert response.status_code == 400
+    assert "That request could not be understood" in text(response)
+    assert "/" in hrefs(response)
+    assert "Sign out" not in text(response)  # rendered without a request: no one is signed in
+
+
+def test_an_unknown_address_gets_the_not_found_page(client, sales_user):
+    client.force_login(sales_user)
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    assert "There is nothing at this address" in text(response)
+    assert "sam.sales Sign out" in text(response)
+
+
+def test_a_crash_gets_the_plain_error_page():
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        response = server_error(RequestFactory().get("/"))
+    assert response.status_code == 500
+    assert "Something went wrong" in text(response)
+    assert "boom" not in text(response)
+
+
+def test_a_database_outage_gets_the_temporarily_unavailable_page():
+    try:
+        raise DatabaseError("connection refused")
+    except DatabaseError:
+        response = server_error(RequestFactory().get("/"))
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert "The portal is temporarily unavailable" in text(response)
