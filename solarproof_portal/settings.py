@@ -14,7 +14,7 @@ from datetime import time, timedelta
 from pathlib import Path
 
 import environ
-from csp.constants import NONCE, NONE, SELF
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from solarproof_portal import budget
@@ -298,7 +298,6 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "solarproof_portal.context_processors.portal",
-                "csp.context_processors.nonce",
             ],
         },
     },
@@ -407,12 +406,13 @@ SESSION_COOKIE_AGE = 60 * _non_negative_int("DJANGO_SESSION_IDLE_MINUTES", 10 * 
 # In the database, read with the user and their permissions in one statement.
 SESSION_ENGINE = "accounts.session_store"
 
-# Same-origin scripts and styles only: htmx and portal.js are files, htmx is told not to
-# inject its indicator styles, and the one kind of inline script (htmx's) carries a nonce.
+# Same-origin scripts and styles only: every script is a file (htmx, django-htmx's debug
+# script under DEBUG, portal.js), there is no inline script, and htmx is told not to
+# inject its indicator styles.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [NONE],
-        "script-src": [SELF, NONCE],
+        "script-src": [SELF],
         "style-src": [SELF],
         "img-src": [SELF],
         "font-src": [SELF],
