@@ -100,3 +100,16 @@ def test_it_serves_the_service_worker_with_its_paths_as_javascript_strings():
 def test_it_treats_a_method_of_something_missing_as_nothing_rather_than_failing():
     source = "[{% if form.non_field_errors() %}x{% endif %}{{ form.username.value()|default_if_none('') }}]"
     assert _jinja(source, form=None) == "[]"
+
+
+def test_urls_follow_the_script_prefix_they_are_served_under():
+    from django.urls import clear_script_prefix, set_script_prefix
+
+    assert _jinja("{{ url('customers:project', 2143) }}") == "/projects/2143/"
+    set_script_prefix("/portal/")
+    try:
+        assert _jinja("{{ url('customers:project', 2143) }}") == "/portal/projects/2143/"
+    finally:
+        clear_script_prefix()
+        set_script_prefix("/")
+    assert _jinja("{{ url('customers:project', 2143) }}") == "/projects/2143/"
