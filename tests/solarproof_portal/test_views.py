@@ -44,3 +44,10 @@ def test_a_database_outage_gets_the_temporarily_unavailable_page():
         response = server_error(RequestFactory().get("/"))
     assert response.status_code == 503 and response["Retry-After"] == "30"
     assert "The portal is temporarily unavailable" in text(response)
+
+
+def test_health_probes_answer_head_as_load_balancers_send_it(client):
+    # Some load balancers probe with HEAD: the answer is GET's, without a body.
+    assert client.head("/healthz", HTTP_HOST="10.0.0.5").status_code == 200
+    assert client.head("/readyz", HTTP_HOST="10.0.0.5").status_code == 200
+    assert client.post("/healthz").status_code == 405
