@@ -13,6 +13,7 @@ sign-out, a deactivation or a removed role counts on the very next request.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib.auth import SESSION_KEY, get_user_model
@@ -35,6 +36,11 @@ class SessionStore(DatabaseSessionStore):
     def get_model_class(cls) -> type[Session]:
         return Session
 
+    def _validate_session_key(self, key: str | None) -> bool:
+        """Only keys as Django makes them (lowercase letters and digits): anything else in
+        the cookie (a NUL byte the database would refuse, say) is no session at all."""
+        return bool(key) and _SESSION_KEY.fullmatch(key) is not None
+
     def create_model_instance(self, data: dict[str, Any]) -> Session:
         session = super().create_model_instance(data)
         try:
@@ -52,7 +58,7 @@ class SessionStore(DatabaseSessionStore):
     def _get_session_from_db(self) -> Session | None:
         self._user = None
         with connections[self._database].cursor() as cursor:
-            now = timezone.now()
+            now = connections[self._database].ops.adapt_datetimefield_value(timezone.now())
             cursor.execute(_statement(self._database), [self.session_key, now, self.session_key, now])
             rows = cursor.fetchall()
         session_row = next((row for row in rows if row[0] is not None), None)
@@ -77,6 +83,7 @@ class SessionStore(DatabaseSessionStore):
         self._user = None
 
 
+_SESSION_KEY = re.compile(r"[a-z0-9]{8,40}")
 _USER_FIELDS = list(get_user_model()._meta.concrete_fields)
 
 
@@ -104,7 +111,9 @@ _statements: dict[str, str] = {}
 def _statement(database: str) -> str:
     """The session row with its user and one row per permission of the user's groups,
     then one row per permission given to the user directly (no session data on those).
-    Each part follows indexes from the session key: no table is scanned (EXPLAIN)."""
+    Each part follows indexes from the session key (EXPLAIN on PostgreSQL with 20,000 users
+    and 100,000 sessions); only auth_permission, a few dozen rows, is read whole. Planning
+    it costs more than running it: PostgreSQL prepares it (settings: prepare_threshold)."""
     if database not in _statements:
         quote = connections[database].ops.quote_name
         user = get_user_model()._meta

@@ -4,7 +4,9 @@ read afresh on every request, so that every change to who someone is counts at o
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Session
@@ -85,3 +87,28 @@ def test_a_superuser_keeps_every_permission(client, make_user):
     _signed_in(client, make_user("root", None, is_superuser=True, is_staff=True))
     assert client.get("/projects/2143/").status_code == 200
     assert client.get("/history/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "cookie", ['"abcdefgh\\000ijkl"', "x" * 5000, "' OR 1=1 --", "ÄÖÜäöü12345678", "ABCDEFGH12345678"]
+)
+def test_a_garbage_session_cookie_is_no_session_never_an_error(client, cookie):
+    page = client.get("/projects/2143/", HTTP_COOKIE=f"{settings.SESSION_COOKIE_NAME}={cookie}")
+    assert page.status_code == 302 and page["Location"].startswith(SIGN_IN_PAGE)
+
+
+def test_a_rotated_secret_key_keeps_people_signed_in_through_its_fallback(client, sales_user, settings):
+    old_key = settings.SECRET_KEY
+    _signed_in(client, sales_user)
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-brand-new-secret-key-" + "x" * 40, [old_key]
+    assert client.get("/projects/2143/").status_code == 200
+    settings.SECRET_KEY_FALLBACKS = []
+    assert client.get("/projects/2143/").status_code == 200  # the session was re-signed with the new key
+
+
+def test_clearsessions_removes_expired_sessions(client, sales_user, make_user):
+    _signed_in(client, sales_user)
+    _signed_in(Client(), make_user("ivy.installer", "Installers"))
+    Session.objects.filter(user=sales_user).update(expire_date="2000-01-01T00:00:00Z")
+    call_command("clearsessions")
+    assert list(Session.objects.values_list("user__username", flat=True)) == ["ivy.installer"]
