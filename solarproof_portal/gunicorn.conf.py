@@ -3,12 +3,13 @@
 The portal spends most of a lookup waiting on Solar Proof, so each worker process runs
 threads (gthread): a waiting request holds a thread, not a whole process. Sized from the
 CPU count and overridable: GUNICORN_WORKERS, GUNICORN_THREADS, PORT. The benchmark
-(bench/RESULTS.md, "waiting on a slow upstream": 64 clients, 100 ms upstream, 2 cores)
-chose them: sync workers (2 x CPU) served 25.7 req/s, 37 % of the ideal, because each
-process waits out the upstream alone; gthread with 8 threads per worker served 62.7 req/s
-(90 %), and 16 threads only 52.5 req/s (75 %): beyond the upstream wait, more threads
-in one process just queue for the GIL. 2 x CPU workers x 8 threads also keeps database
-connections (one per thread) well inside PostgreSQL's default 100 with two app servers.
+(bench/RESULTS.md, "waiting on a slow upstream": 64 clients, 100 ms upstream, 2 cores,
+2026-11-28 19:59) measured sync workers (2 x CPU) at 30 req/s, 10 % of the portal's own
+rate; gthread with 8 threads per worker at 182 req/s (61 %); with 16 threads at 292 req/s
+(98 %). The default stays 8: every thread keeps its own database connection, and
+2 x CPU workers x 8 threads leaves two app servers inside PostgreSQL's default
+max_connections of 100, where 16 would not. Where one app server serves, or PostgreSQL
+allows more connections, GUNICORN_THREADS=16 waits out a slow Solar Proof better.
 
 Worker timeout is the lookup budget (SOLARPROOF_TIMEOUT, with the default the Django
 settings use; both from solarproof_portal/budget.py) plus a margin for the audit write and
