@@ -13,6 +13,7 @@ sign-out, a deactivation or a removed role counts on the very next request.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -87,17 +88,23 @@ _SESSION_KEY = re.compile(r"[a-z0-9]{8,40}")
 _USER_FIELDS = list(get_user_model()._meta.concrete_fields)
 
 
+@functools.cache
+def _converters(database: str) -> list[tuple[Any, list[Any]]]:
+    """Each user column and the converters the ORM applies to it on this database."""
+    connection, table = connections[database], get_user_model()._meta.db_table
+    columns = [field.get_col(table) for field in _USER_FIELDS]
+    return [(col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)) for col in columns]
+
+
 def _user(database: str, values: list[Any], permissions: list[tuple[str, str]]) -> Any:
     """The user from their columns, converted as the ORM converts them."""
     connection = connections[database]
-    model = get_user_model()
     converted = []
-    for field, value in zip(_USER_FIELDS, values, strict=True):
-        column = field.get_col(model._meta.db_table)
-        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+    for (column, converters), value in zip(_converters(database), values, strict=True):
+        for converter in converters:
             value = converter(value, column, connection)
         converted.append(value)
-    user = model.from_db(database, [field.attname for field in _USER_FIELDS], converted)
+    user = get_user_model().from_db(database, [field.attname for field in _USER_FIELDS], converted)
     if not user.is_superuser:
         # Django's ModelBackend (accounts/backends.py) answers has_perm from this cache.
         # A superuser's perms are all perms; Django reads those itself if ever asked.
@@ -105,47 +112,43 @@ def _user(database: str, values: list[Any], permissions: list[tuple[str, str]]) 
     return user
 
 
-_statements: dict[str, str] = {}
-
-
+@functools.cache
 def _statement(database: str) -> str:
     """The session row with its user and one row per permission of the user's groups,
     then one row per permission given to the user directly (no session data on those).
     Each part follows indexes from the session key (EXPLAIN on PostgreSQL with 20,000 users
     and 100,000 sessions); only auth_permission, a few dozen rows, is read whole. Planning
     it costs more than running it: PostgreSQL prepares it (settings: prepare_threshold)."""
-    if database not in _statements:
-        quote = connections[database].ops.quote_name
-        user = get_user_model()._meta
-        own = user.get_field("user_permissions").remote_field.through._meta
-        groups = user.get_field("groups").remote_field.through._meta
-        granted = Group.permissions.through._meta
+    quote = connections[database].ops.quote_name
+    user = get_user_model()._meta
+    own = user.get_field("user_permissions").remote_field.through._meta
+    groups = user.get_field("groups").remote_field.through._meta
+    granted = Group.permissions.through._meta
 
-        def column(meta: Any, name: str) -> str:
-            return quote(meta.get_field(name).column)
+    def column(meta: Any, name: str) -> str:
+        return quote(meta.get_field(name).column)
 
-        session = f"{quote(Session._meta.db_table)} s"
-        permission = (
-            f"{quote(Permission._meta.db_table)} p ON p.id = {{}} "
-            f"LEFT JOIN {quote(ContentType._meta.db_table)} ct ON ct.id = p.content_type_id "
-        )
-        where = "WHERE s.session_key = %s AND s.expire_date > %s"
-        by_group, given = f"gp.{column(granted, 'permission')}", f"up.{column(own, 'permission')}"
-        user_columns = [f"u.{quote(field.column)}" for field in _USER_FIELDS]
-        _statements[database] = (
-            f"SELECT s.session_data, {', '.join(user_columns)}, ct.app_label, p.codename "  # noqa: S608 - names from the models
-            f"FROM {session} "
-            f"LEFT JOIN {quote(user.db_table)} u ON u.{quote(user.pk.column)} = s.user_id "
-            f"LEFT JOIN ({quote(groups.db_table)} ug JOIN {quote(granted.db_table)} gp "
-            f"  ON gp.{column(granted, 'group')} = ug.{column(groups, 'group')}) "
-            f"  ON ug.{column(groups, 'user')} = u.{quote(user.pk.column)} "
-            f"LEFT JOIN {permission.format(by_group)}"
-            f"{where} "
-            "UNION ALL "
-            f"SELECT NULL, {', '.join(['NULL'] * len(user_columns))}, ct.app_label, p.codename "
-            f"FROM {session} "
-            f"JOIN {quote(own.db_table)} up ON up.{column(own, 'user')} = s.user_id "
-            f"JOIN {permission.format(given)}"
-            f"{where}"
-        )
-    return _statements[database]
+    session = f"{quote(Session._meta.db_table)} s"
+    permission = (
+        f"{quote(Permission._meta.db_table)} p ON p.id = {{}} "
+        f"LEFT JOIN {quote(ContentType._meta.db_table)} ct ON ct.id = p.content_type_id "
+    )
+    where = "WHERE s.session_key = %s AND s.expire_date > %s"
+    by_group, given = f"gp.{column(granted, 'permission')}", f"up.{column(own, 'permission')}"
+    user_columns = [f"u.{quote(field.column)}" for field in _USER_FIELDS]
+    return (
+        f"SELECT s.session_data, {', '.join(user_columns)}, ct.app_label, p.codename "  # noqa: S608 - names from the models
+        f"FROM {session} "
+        f"LEFT JOIN {quote(user.db_table)} u ON u.{quote(user.pk.column)} = s.user_id "
+        f"LEFT JOIN ({quote(groups.db_table)} ug JOIN {quote(granted.db_table)} gp "
+        f"  ON gp.{column(granted, 'group')} = ug.{column(groups, 'group')}) "
+        f"  ON ug.{column(groups, 'user')} = u.{quote(user.pk.column)} "
+        f"LEFT JOIN {permission.format(by_group)}"
+        f"{where} "
+        "UNION ALL "
+        f"SELECT NULL, {', '.join(['NULL'] * len(user_columns))}, ct.app_label, p.codename "
+        f"FROM {session} "
+        f"JOIN {quote(own.db_table)} up ON up.{column(own, 'user')} = s.user_id "
+        f"JOIN {permission.format(given)}"
+        f"{where}"
+    )
