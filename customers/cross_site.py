@@ -22,10 +22,16 @@ What does not: ``Sec-Fetch-Site: none`` (typed, bookmarked, opened from the home
 not cross-site either, so a link in Solar Proof reaches the customer in one tap. That
 needs the ``Referer`` (browsers send the origin by default); if Solar Proof sends none,
 its links get the one-tap confirmation like any other site's.
+
+Pages that read the audit log (history, its export, the review record) are guarded the
+same way with ``@confirm_cross_site(what)``: another site's link to ``/history/export.csv``
+must not download the log through an admin's browser, nor write a review in their name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -101,10 +107,36 @@ def is_cross_site(request: HttpRequest) -> bool:
     return referer_origin != origin_of(request.build_absolute_uri("/"))
 
 
-def confirmation(request: HttpRequest, *, project_ids: list[int], what: str = "customer") -> HttpResponse:
-    """The page shown instead of a lookup another site asked for. Its one button asks for
-    the same URL again, now from the portal itself (``same-origin``), so it looks up."""
-    context = {"project_ids": project_ids, "what": what, "again": request.get_full_path()}
+def confirmation(request: HttpRequest, *, project_ids: list[int] | None = None, what: str = "customer") -> HttpResponse:
+    """The page shown instead of a lookup (or a read of the log) another site asked for. Its
+    one button asks for the same URL again, now from the portal itself (``same-origin``),
+    so it goes ahead."""
+    project_ids = project_ids or []
+    title = f"Project {', '.join(map(str, project_ids))}" if project_ids else what[:1].upper() + what[1:]
+    context = {"project_ids": project_ids, "what": what, "title": title, "again": request.get_full_path()}
     response = render(request, "customers/confirm_lookup.html", context)
     add_never_cache_headers(response)
     return response
+
+
+View = Callable[..., HttpResponse]
+
+
+def confirm_cross_site(what: str) -> Callable[[View], View]:
+    """Decorate a view that reads or exports what the audit log holds: when another site
+    started the request, the view does not run (nothing read, exported or recorded) and the
+    one-button confirmation names ``what`` instead. ``what`` may name the URL's keyword
+    arguments, ``"access report for customer {customer_id}"``. Put it below the sign-in and
+    role checks, so a signed-out visitor signs in first and someone without the role is
+    refused rather than asked."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def guarded(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+            if is_cross_site(request):
+                return confirmation(request, what=what.format(**kwargs))
+            return view(request, *args, **kwargs)
+
+        return guarded
+
+    return decorator

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from customers import access
 from customers.audit import log as audit_log
 from customers.cards.presentation import day_chart
+from customers.cross_site import confirm_cross_site
 from customers.history import export
 from customers.history import queries as history
 from customers.history.forms import HistoryFilterForm
@@ -54,6 +55,7 @@ can_review_history = access.role_required(access.REVIEW_PERMISSION, access.REVIE
 @require_GET
 @login_required
 @can_review_history
+@confirm_cross_site("lookup history")
 @never_cache
 def history_page(request: HttpRequest) -> HttpResponse:
     form = HistoryFilterForm(request.GET)
@@ -88,6 +90,7 @@ def _render_history(request: HttpRequest, context: dict[str, object], *, status:
 @require_GET
 @login_required
 @can_review_history
+@confirm_cross_site("export of the lookup history")
 def history_export(request: HttpRequest) -> HttpResponse:
     form = HistoryFilterForm(request.GET)
     if not form.is_valid():
@@ -106,6 +109,7 @@ def history_export(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 @can_review_history
+@confirm_cross_site("record of who reviewed the history")
 @never_cache
 def history_reviews(request: HttpRequest) -> HttpResponse:
     reviews, older = history.reviews_page(before=_sequence_param(request, "before"))

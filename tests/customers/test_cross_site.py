@@ -169,3 +169,90 @@ def test_signing_in_does_not_turn_another_sites_link_into_a_lookup(client, sales
     assert LookupEvent.objects.count() == (1 if looks_up else 0)
     if not looks_up:  # one tap, and it looks up
         assert "Judy Matherson" in text(client.get("/projects/2143/", **FROM_THE_PORTAL))
+
+
+@pytest.fixture
+def admin_client(client, admin_user_role):
+    client.force_login(admin_user_role)
+    return client
+
+
+def _an_audited_lookup(user) -> None:
+    from customers.audit import log as audit_log
+
+    audit_log.record_lookup(user=user, project_id=2143, outcome="found", channel="web", customer_id=None)
+
+
+HISTORY_PAGES = [
+    ("/history/export.csv?user=sam.sales", "export of the lookup history"),
+    ("/history/?user=sam.sales&project=2143", "lookup history"),
+    ("/history/reviews/", "record of who reviewed the history"),
+]
+
+
+@pytest.mark.parametrize(("url", "what"), HISTORY_PAGES, ids=["export", "history", "reviews"])
+def test_another_sites_link_cannot_read_or_export_the_audit_log_through_an_admins_browser(
+    admin_client, sales_user, url, what
+):
+    from customers.models import HistoryReview
+
+    _an_audited_lookup(sales_user)
+    response = admin_client.get(url, **CROSS_SITE)
+
+    assert response.status_code == 200 and "Content-Disposition" not in response
+    assert response["Content-Type"].startswith("text/html")
+    page = text(response)
+    assert f"the {what} has not been opened yet" in page
+    assert "sam.sales" not in page.replace(url, "")  # nothing of the log is shown
+    assert url.replace("&", "&amp;") in hrefs(response)
+    assert "no-store" in response["Cache-Control"]
+    assert not HistoryReview.objects.exists()  # no review written in the admin's name
+
+
+def test_the_export_downloads_and_is_recorded_after_the_one_tap(admin_client, sales_user):
+    from customers.models import HistoryReview
+
+    _an_audited_lookup(sales_user)
+    button = next(
+        href for href in hrefs(admin_client.get("/history/export.csv?user=sam.sales", **CROSS_SITE)) if "export" in href
+    )
+
+    response = admin_client.get(button.replace("&amp;", "&"), **FROM_THE_PORTAL)
+
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert b"sam.sales" in b"".join(response.streaming_content)
+    review = HistoryReview.objects.get()
+    assert (review.kind, review.detail, review.rows) == ("export", {"user": "sam.sales"}, 1)
+
+
+@pytest.mark.parametrize("url", [url for url, _ in HISTORY_PAGES])
+def test_a_cross_site_link_to_history_refuses_someone_without_the_admins_role(sales_client, url):
+    response = sales_client.get(url, **CROSS_SITE)
+    assert response.status_code == 403 and "has not been opened" not in text(response)
+
+
+@pytest.mark.parametrize("url", [url for url, _ in HISTORY_PAGES])
+def test_a_cross_site_link_to_history_sends_a_signed_out_visitor_to_sign_in_first(client, url):
+    assert client.get(url, **CROSS_SITE)["Location"].startswith("/accounts/login/")
+
+
+def test_the_guard_names_what_it_holds_back_from_the_urls_arguments(admin_user_role):
+    from django.http import HttpResponse
+
+    from customers.cross_site import confirm_cross_site
+
+    ran = []
+
+    @confirm_cross_site("access report for customer {customer_id}")
+    def report(request, customer_id):
+        ran.append(customer_id)
+        return HttpResponse("the report")
+
+    request = RequestFactory().get("/history/customers/77/", HTTP_SEC_FETCH_SITE="cross-site")
+    request.user = admin_user_role
+    held_back = report(request, customer_id="77")
+    assert "Access report for customer 77" in text(held_back) and not ran
+
+    request = RequestFactory().get("/history/customers/77/", HTTP_SEC_FETCH_SITE="same-origin")
+    request.user = admin_user_role
+    assert report(request, customer_id="77").content == b"the report" and ran == ["77"]
