@@ -44,7 +44,12 @@ def search(request: HttpRequest) -> HttpResponse:
         return _render_lookup(request, ProjectSearchForm(initial={"project": request.GET.get("q", "")[:40]}))
     form = ProjectSearchForm(request.GET)
     if not form.is_valid():
-        return _render_lookup(request, form, status=400)
+        response = _render_lookup(request, form, status=400)
+        if request.htmx:
+            # The address says what is on screen: reloading it shows the same message, not
+            # the project looked up before the typo.
+            push_url(response, request.get_full_path())
+        return response
     project_id = form.cleaned_data["project"]
     if request.htmx:
         return _project_response(request, project_id)
@@ -125,17 +130,20 @@ def _project_response(
     form = ProjectSearchForm(initial={"project": project_id})
     result = _look_up(request, form, project_id)
     if isinstance(result, HttpResponse):
-        return result
-    response = _render_lookup(
-        request,
-        form,
-        result=result,
-        card=customer_card(result.customer, project_id=project_id) if result.customer else None,
-        visit_form=visit_form or SiteVisitForm(),
-        todays_sheet=run_sheets.todays_projects(request.session),
-        status=status if result.found and status else result.outcome.status,
-    )
-    if request.htmx:
+        response = result
+    else:
+        response = _render_lookup(
+            request,
+            form,
+            result=result,
+            card=customer_card(result.customer, project_id=project_id) if result.customer else None,
+            visit_form=visit_form or SiteVisitForm(),
+            todays_sheet=run_sheets.todays_projects(request.session),
+            status=status if result.found and status else result.outcome.status,
+        )
+    if request.htmx and "HX-Refresh" not in response:
+        # Whatever came back (the customer, a problem, a reason to give), it is this
+        # project's page: the address follows, so reloading it shows the same.
         push_url(response, reverse("customers:project", kwargs={"project_id": project_id}))
     return response
 

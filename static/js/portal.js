@@ -98,6 +98,19 @@
     if (event.target.matches && event.target.matches("form.sign-out")) forgetKeptSheet(false);
   });
 
+  // A customer swapped in: keyboard and screen-reader users start at their name, not back
+  // at the top of the page. After settling, so htmx's own focus restore (the search box,
+  // swapped too) has run. A problem leaves focus where it was (in the box, to correct it),
+  // unless what had focus went with the swap (a recent lookup's link): then the problem.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!event.detail.target || event.detail.target.id !== "lookup") return;
+    var lost = !document.activeElement || document.activeElement === document.body;
+    var target = document.getElementById("customer-name") || (lost && document.querySelector("#result .problem"));
+    if (!target) return;
+    if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+    target.focus();
+  });
+
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:load", function (event) { init(event.detail.elt); });
 })();

@@ -201,3 +201,57 @@ def test_the_content_security_policy_breaks_nothing(open_page):
     page.get_by_text("Email templates").click()
     page.goto("/projects/9404/")
     assert violations == []
+
+
+def live_regions_saying(page, words: str) -> list[str]:
+    """The live regions (alert, status, aria-live) whose text holds these words."""
+    return page.evaluate(
+        """words => [...document.querySelectorAll('[role=alert], [role=status], [aria-live]')]
+            .filter(el => el.textContent.includes(words)).map(el => el.id || el.className)""",
+        words,
+    )
+
+
+def test_the_tab_title_address_and_focus_follow_every_swap(open_page):
+    page = open_page("desktop")
+    page.goto("/")
+    expect(page).to_have_title("Customer lookup · Solar Proof staff portal")
+    search(page, "2144")
+    expect(page.locator("#customer-name")).to_have_text("Marcus Aurelio")
+    expect(page).to_have_title("Project 2144 · Solar Proof staff portal")
+    expect(page.locator("#customer-name")).to_be_focused()  # not dropped on <body>
+
+    search(page, "21a3")  # a typo: the address no longer names 2144
+    expect(page.locator("#project-error")).to_have_text(re.compile("^A project ID is a whole number"))
+    expect(page).to_have_url(re.compile(r"/\?project=21a3$"))
+    expect(page).to_have_title("Customer lookup · Solar Proof staff portal")
+    expect(page.locator("#id_project")).to_be_focused()  # in the box, to correct it
+    assert page.locator("#customer-name").count() == 0
+    page.reload()  # and reloading shows the same
+    expect(page.locator("#project-error")).to_have_text(re.compile("^A project ID is a whole number"))
+    assert page.input_value("#id_project") == "21a3" and page.locator("#customer-name").count() == 0
+
+    search(page, "9404")
+    expect(page.locator("#result .problem")).to_contain_text("Solar Proof has no project with that ID")
+    expect(page).to_have_url(re.compile(r"/projects/9404/$"))
+    expect(page).to_have_title("Project 9404 · Solar Proof staff portal")
+
+    page.get_by_role("link", name="Project 2144").click()  # a recent lookup, swapped in too
+    expect(page.locator("#customer-name")).to_have_text("Marcus Aurelio")
+    expect(page).to_have_title("Project 2144 · Solar Proof staff portal")
+    expect(page).to_have_url(re.compile(r"/projects/2144/$"))
+    expect(page.locator("#customer-name")).to_be_focused()
+
+
+def test_each_message_is_read_out_once(open_page):
+    page = open_page("desktop")
+    page.goto("/projects/2143/")
+    search(page, "21a3")
+    expect(page.locator("#project-error")).to_be_visible()
+    assert live_regions_saying(page, "A project ID is a whole number") == ["project-error"]
+    search(page, "9404")
+    expect(page.locator("#result .problem")).to_be_visible()
+    assert live_regions_saying(page, "Solar Proof has no project with that ID") == ["problem"]
+    search(page, "2143")
+    expect(page.locator("#announce")).to_have_text("Showing Judy Matherson, project 2143.")
+    assert live_regions_saying(page, "Judy Matherson") == ["announce"]

@@ -145,6 +145,18 @@ def test_htmx_gets_the_partial_and_the_pushed_url(sales_client):
     assert "Showing Judy Matherson, project 2143." in page
 
 
+def test_htmx_gets_the_title_for_the_tab_and_a_typo_pushes_its_own_address(sales_client):
+    found = sales_client.get("/", {"project": "2143"}, **HTMX).content.decode()
+    assert found.startswith("<title>Project 2143 · Solar Proof staff portal</title>")
+
+    typo = sales_client.get("/", {"project": "21a3"}, **HTMX)
+    assert typo.status_code == 400
+    assert typo["HX-Push-Url"] == "/?project=21a3"
+    assert typo.content.decode().startswith("<title>Customer lookup · Solar Proof staff portal</title>")
+    # The error box says it; the status region stays quiet, so it is read out once.
+    assert re.search(r'<p id="announce"[^>]*></p>', typo.content.decode())
+
+
 def test_the_full_page_and_the_partial_share_one_card(sales_client):
     full = sales_client.get("/projects/2143/?refresh=1").content.decode()
     partial = sales_client.get("/projects/2143/?refresh=1", **HTMX).content.decode()
