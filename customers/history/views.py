@@ -3,6 +3,8 @@ of who read it. Every read of the log is itself written to the review chain."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -77,6 +79,9 @@ def _render_history(request: HttpRequest, context: dict[str, object], *, status:
     for key in ("before", "after"):
         query.pop(key, None)
     context["query"] = query.urlencode()
+    filters = context.get("filters")
+    if isinstance(filters, history.Filters):
+        context["export_query"] = urlencode(filters.as_record())
     if request.htmx and not request.htmx.history_restore_request:
         response = render(request, "customers/_history_table.html", context, status=status)
     else:

@@ -344,3 +344,20 @@ def test_it_keeps_the_outcome_words_in_the_admin(client, django_user_model, peop
     event = LookupEvent.objects.get()
     detail = client.get(f"/admin/customers/lookupevent/{event.pk}/change/").content.decode()
     assert "upstream_unavailable" in detail and "did not answer" not in detail
+
+
+def test_the_export_link_carries_the_filters_of_the_rows_shown_after_an_htmx_filter(admin_client, people):
+    add_event(people["sam"], 2143)
+    add_event(people["ivy"], 2143)
+    partial = admin_client.get("/history/", {"user": " sam ", "project": "#2143", "outcome": ""}, **HTMX)
+
+    link = re.search(r'<a [^>]*id="export-link"[^>]*>', partial.content.decode())
+    assert link and 'href="/history/export.csv?user=sam&amp;project=2143"' in link[0]
+    exported = _csv(admin_client.get("/history/export.csv?user=sam&project=2143"))
+    assert [row[2] for row in exported[1:]] == ["sam"]
+    assert HistoryReview.objects.filter(kind="export").get().detail == {"user": "sam", "project": 2143}
+
+
+def test_the_unfiltered_export_link_has_no_empty_query(admin_client, people):
+    add_event(people["sam"], 2143)
+    assert 'href="/history/export.csv"' in admin_client.get("/history/").content.decode()
