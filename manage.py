@@ -6,6 +6,9 @@ import sys
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["verify_access_report"]:
+        # An auditor's machine: the public keys alone, none of the portal's configuration.
+        os.environ["DJANGO_SETTINGS_MODULE"] = "solarproof_portal.auditor_settings"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "solarproof_portal.settings")
     from solarproof_portal.startup import load_settings_or_exit
 

@@ -94,6 +94,8 @@ class LookupEvent(models.Model):
             models.Index(fields=["username", "-sequence"], name="lookup_username_seq_idx"),
             models.Index(fields=["project_id", "-sequence"], name="lookup_project_seq_idx"),
             models.Index(fields=["outcome", "-sequence"], name="lookup_outcome_seq_idx"),
+            # The customer access report: every lookup that showed one customer.
+            models.Index(fields=["customer_id", "sequence"], name="lookup_customer_seq_idx"),
         ]
         permissions = [("look_up_customer", "Can look up a customer by project ID")]
 
@@ -178,6 +180,7 @@ class HistoryReview(models.Model):
         ADMIN_LIST = "admin_list", "Listed lookups in the admin"
         ADMIN_VIEW = "admin_view", "Opened a lookup in the admin"
         KEPT_ON_DEVICE = "kept_on_device", "Kept customers' details on a device"
+        ACCESS_REPORT = "access_report", "Made a customer access report"
 
     # Gapless, assigned under the review chain's lock.
     sequence = models.PositiveBigIntegerField(unique=True, editable=False)

@@ -190,6 +190,8 @@ if LOOKUP_REASON not in ("off", "optional", "required"):
     raise ImproperlyConfigured(f"LOOKUP_REASON must be off, optional or required, not {LOOKUP_REASON!r}.")
 AUDIT_ALERT_DISTINCT_PROJECTS_PER_HOUR = _non_negative_int("AUDIT_ALERT_DISTINCT_PROJECTS_PER_HOUR", 30)
 AUDIT_BUSINESS_HOURS = _hours("AUDIT_BUSINESS_HOURS", "06:00-20:00")
+# The company's name at the head of a customer access report (a privacy request's answer).
+COMPANY_NAME = env.str("COMPANY_NAME", default="").strip()
 
 # How many reverse proxies in front of the portal append to X-Forwarded-For. With 0 the
 # header is ignored, so a client cannot choose the address written to the audit log.

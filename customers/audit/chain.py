@@ -50,11 +50,13 @@ REVIEW_FIELDS = (
 )
 
 
+def canonical_time(value: datetime) -> str:
+    """A time as it is hashed. Microseconds are what both databases store: exactly that."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def _canonical_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        # Microseconds are what both databases store: hash exactly that.
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
-    return value
+    return canonical_time(value) if isinstance(value, datetime) else value
 
 
 def canonical_json(values: list[Any]) -> str:

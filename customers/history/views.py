@@ -3,21 +3,25 @@ of who read it. Every read of the log is itself written to the review chain."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from customers import access
+from customers.audit import checkpoints
 from customers.audit import log as audit_log
 from customers.cards.presentation import day_chart
 from customers.cross_site import confirm_cross_site
-from customers.history import export
+from customers.history import access_report, access_statement, export
 from customers.history import queries as history
 from customers.history.forms import HistoryFilterForm
 from customers.models import HistoryReview
@@ -120,3 +124,105 @@ def history_reviews(request: HttpRequest) -> HttpResponse:
     reviews, older = history.reviews_page(before=_sequence_param(request, "before"))
     context = {"reviews": reviews, "older": older, "tab": "reviews"}
     return render(request, "customers/history_reviews.html", context)
+
+
+# --- the customer access report ------------------------------------------------------
+
+
+def _report_review(request: HttpRequest, report: access_report.AccessReport, *, form: str) -> None:
+    audit_log.record_review(
+        user=request.user,
+        kind=HistoryReview.Kind.ACCESS_REPORT,
+        detail={"customer_id": report.customer_id, "through_sequence": report.covers_to[0], "form": form}
+        | ({"project": report.asked_project} if report.asked_project else {}),
+        rows=report.row_count,
+        ip=client_ip(request),
+        request_id=request.request_id,
+    )
+
+
+def _asked(request: HttpRequest, customer_id: str) -> tuple[int, int | None]:
+    """The customer in the address, and the project it was asked for by (``?project=``),
+    which must be one the log records for that customer."""
+    customer = access_report.parse_id(customer_id, "customer")
+    project_text = request.GET.get("project", "")
+    if not project_text:
+        return customer, None
+    project = access_report.parse_id(project_text, "project")
+    if access_report.customer_of_project(project) != customer:
+        raise access_report.ReportRefused(f"The log does not record project {project} for customer {customer}.")
+    return customer, project
+
+
+def _refused(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
+    context = {"refused": message, "form_customer": "", "form_project": "", "report": None}
+    return render(request, "customers/access_report.html", context, status=status)
+
+
+@require_GET
+@login_required
+@can_review_history
+@confirm_cross_site("customer access report")
+@never_cache
+def access_report_form(request: HttpRequest) -> HttpResponse:
+    """The form: a customer ID, or a project ID resolved to the customer the log recorded."""
+    customer_text, project_text = request.GET.get("customer", "").strip(), request.GET.get("project", "").strip()
+    context = {"form_customer": customer_text[:40], "form_project": project_text[:40], "report": None}
+    if not customer_text and not project_text:
+        return render(request, "customers/access_report.html", context)
+    try:
+        if customer_text and project_text:
+            raise access_report.ReportRefused("Enter a customer ID or a project ID, not both.")
+        if customer_text:
+            return redirect("customers:access_report", customer_id=access_report.parse_id(customer_text, "customer"))
+        project = access_report.parse_id(project_text, "project")
+        customer = access_report.customer_of_project(project)
+    except access_report.ReportRefused as refused:
+        return render(request, "customers/access_report.html", {**context, "refused": str(refused)}, status=400)
+    return redirect(reverse("customers:access_report", args=[customer]) + f"?project={project}")
+
+
+@require_GET
+@login_required
+@can_review_history
+@confirm_cross_site("access report for customer {customer_id}")
+@never_cache
+def access_report_page(request: HttpRequest, customer_id: str) -> HttpResponse:
+    try:
+        customer, project = _asked(request, customer_id)
+        report = access_report.access_report_build(customer_id=customer, asked_project=project)
+    except access_report.ReportRefused as refused:
+        return _refused(request, str(refused), status=404)
+    _report_review(request, report, form="page")
+    context = {"report": report, "company": settings.COMPANY_NAME, "flagged": report.flagged()}
+    return render(request, "customers/access_report.html", context)
+
+
+@require_GET
+@login_required
+@can_review_history
+@confirm_cross_site("signed access report for customer {customer_id}")
+def access_report_json(request: HttpRequest, customer_id: str) -> HttpResponse:
+    """The signed statement. A fresh checkpoint (published like any other) fixes the
+    point the report is read up to and covers its newest row."""
+    try:
+        customer, project = _asked(request, customer_id)
+    except access_report.ReportRefused as refused:
+        return JsonResponse({"error": str(refused)}, status=404)
+    checkpoint = checkpoints.take_checkpoint()
+    try:
+        report = access_report.access_report_build(
+            customer_id=customer, asked_project=project, through=checkpoint["sequence"]
+        )
+    except access_report.ReportRefused as refused:
+        return JsonResponse({"error": str(refused)}, status=404)
+    header = report.statement_header(generated_by=request.user.get_username(), company=settings.COMPANY_NAME)
+    statement = access_statement.sign_statement(header, report.rows(), checkpoint)
+    _report_review(request, report, form="json")
+    response = HttpResponse(
+        json.dumps(statement, indent=1, ensure_ascii=False) + "\n", content_type="application/json; charset=utf-8"
+    )
+    stamp = timezone.localtime(report.generated_at).strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="access-report-customer-{customer}-{stamp}.json"'
+    response["Cache-Control"] = "no-store"
+    return response
