@@ -58,6 +58,8 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     var form = event.detail.elt;
     if (!form.matches || !form.matches("form.search") || window.location.pathname !== "/") return;
+    // A typo's own address (/?project=21a3) stays as it is: Back returns to that message.
+    if (new URLSearchParams(window.location.search).has("project")) return;
     var field = form.querySelector("input[name=project]");
     window.history.replaceState(window.history.state, "", "/?q=" + encodeURIComponent(field.value));
   });

@@ -124,6 +124,42 @@ def test_the_primary_actions_are_on_the_first_screen(open_page, viewport):
     assert best and best["y"] + best["height"] <= height
 
 
+@pytest.mark.parametrize("role", ["Installers", "Admins"])
+def test_a_phones_header_is_one_row_under_a_one_line_demo_banner(open_page, settings, role):
+    settings.SOLARPROOF_DEMO = True
+    page = open_page("phone", role=role)
+    page.goto("/projects/2143/")
+    banner = page.locator(".demo-banner").bounding_box()
+    header = page.locator(".site-header").bounding_box()
+    assert banner["height"] <= 36, banner  # one line
+    assert header["height"] <= 56, header  # one row, not three
+    for control in [page.locator(".brand"), page.get_by_role("button", name="Sign out"), *page.locator("nav a").all()]:
+        box = control.bounding_box()
+        assert header["y"] <= box["y"] and box["y"] + box["height"] <= header["y"] + header["height"]
+        assert box["height"] >= 44
+    assert page.get_by_role("link", name="Run sheet").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_phone_shows_the_site_and_its_warning_before_directions_on_the_first_screen(open_page, settings):
+    settings.SOLARPROOF_DEMO = True
+    page = open_page("phone")
+    page.goto("/projects/2148/")
+    quick = page.locator(".quick")
+    shown = {
+        "name": page.locator("#customer-name"),
+        "site address": quick.get_by_text("Lot 12 Back Creek Road, near the old dairy"),
+        "warning": quick.locator(".warning"),
+        "call": quick.get_by_role("link", name=re.compile("^Call Bazza Kowalski")),
+        "directions": quick.get_by_role("link", name=re.compile("^Directions to the site of Bazza Kowalski")),
+    }
+    boxes = {name: element.bounding_box() for name, element in shown.items()}
+    for name, box in boxes.items():
+        assert box is not None and box["y"] + box["height"] <= 844, f"{name} is below the first screen: {box}"
+    assert boxes["warning"]["y"] + boxes["warning"]["height"] <= boxes["directions"]["y"]
+    assert boxes["site address"]["y"] < boxes["warning"]["y"]
+
+
 @pytest.mark.parametrize("url", ["/", "/projects/2144/", "/projects/2147/", "/projects/2148/", "/projects/9404/"])
 def test_nothing_overflows_sideways_at_320_pixels(open_page, url):
     page = open_page("phone", viewport={"width": 320, "height": 640})

@@ -99,7 +99,11 @@ def test_it_keeps_back_and_forward_whole_after_error_answers(demo_page):
     assert page.url.endswith("/projects/2143/")
 
     # htmx keeps no snapshots (they would hold customers' details), so each step through
-    # history loads its page again from the server: whole pages, 4xx status and all.
+    # history loads its page again from the server: whole pages, 4xx status and all. The
+    # typo has an address of its own, so Back shows it again rather than another page.
+    step(page, page.go_back)
+    assert page.url.endswith("/?project=abc")
+    assert_whole_styled_page(page, "A project ID is a whole number such as 2143")
     step(page, page.go_back)
     assert page.url.endswith("/projects/9404/")
     assert_whole_styled_page(page, "Solar Proof has no project with that ID.")
@@ -109,6 +113,8 @@ def test_it_keeps_back_and_forward_whole_after_error_answers(demo_page):
     step(page, page.go_forward)
     assert page.url.endswith("/projects/9404/")
     assert_whole_styled_page(page, "Solar Proof has no project with that ID.")
+    step(page, page.go_forward)
+    assert page.url.endswith("/?project=abc")
     step(page, page.go_forward)
     assert page.url.endswith("/projects/2143/")
     assert_whole_styled_page(page, "Project 2143 · Solar Proof customer 79298")

@@ -54,7 +54,8 @@ def test_an_installer_builds_reorders_routes_and_keeps_the_days_sheet(open_page,
     assert job_titles(page) == ["1. Judy Matherson", "2. Project 9404", "3. Bazza Kowalski", "4. Ava Kelly"]
     assert "Solar Proof has no project with that ID" in page.inner_text("#job-9404")
     assert route_stops(page) == [ADDRESSES[2143], ADDRESSES[2148], ADDRESSES[1003]]
-    assert "Stop 3, Bazza Kowalski: This address has no state or postcode" in page.inner_text(".route")
+    assert "Check this address before you drive: stop 3 (Bazza Kowalski)." in page.inner_text(".route")
+    assert "This address has no state or postcode" in page.inner_text("#job-2148 .warning")
 
     # Moved in place: the address follows, nothing is looked up again.
     looked_up = LookupEvent.objects.count()
@@ -65,7 +66,7 @@ def test_an_installer_builds_reorders_routes_and_keeps_the_days_sheet(open_page,
     page.wait_for_url(re.compile(r"projects=2148,2143,9404,1003$"))
     assert job_titles(page) == ["1. Bazza Kowalski", "2. Judy Matherson", "3. Project 9404", "4. Ava Kelly"]
     assert route_stops(page) == [ADDRESSES[2148], ADDRESSES[2143], ADDRESSES[1003]]
-    assert "Stop 1, Bazza Kowalski: This address has no state" in page.inner_text(".route")
+    assert "stop 1 (Bazza Kowalski)" in page.inner_text(".route")
     assert "Not on the route (no customer or no site address): stop 3." in page.inner_text("main")
     assert not page.get_by_role("link", name=re.compile("^Move Bazza Kowalski up")).is_visible()
     assert LookupEvent.objects.count() == looked_up
@@ -260,21 +261,35 @@ def test_the_empty_sheet_has_no_axe_violations(open_page):
     assert LookupEvent.objects.count() == 0
 
 
-def test_a_phone_shows_the_first_job_and_its_actions_on_the_first_screen(open_page):
+@pytest.mark.parametrize(
+    ("projects", "first_name"),
+    [
+        ("2143,2148,2149,1003", "Judy Matherson"),  # two addresses flagged above the route
+        # Job 1's own address flagged, and a left-out word above it all, under the demo banner.
+        ("2148, 2143, 2149 x7 hello", "Bazza Kowalski"),
+    ],
+)
+def test_a_phone_shows_the_first_job_and_its_actions_on_the_first_screen(open_page, settings, projects, first_name):
+    settings.SOLARPROOF_DEMO = True
     page = open_page("phone")
-    page.goto("/run-sheet/?projects=2143,2148,2149,1003")  # two addresses flagged above the route
+    page.goto(f"/run-sheet/?projects={projects}")
     page.wait_for_selector(".run-sheet")
     first = page.locator(".job").first
     height = page.viewport_size["height"]
     shown = {
         "heading": first.locator("h2"),
         "address": first.locator(".job-address"),
-        "call": first.get_by_role("link", name=re.compile("^Call Judy Matherson")),
-        "directions": first.get_by_role("link", name=re.compile("^Directions to the site of Judy Matherson")),
+        "call": first.get_by_role("link", name=re.compile(f"^Call {first_name}")),
+        "directions": first.get_by_role("link", name=re.compile(f"^Directions to the site of {first_name}")),
     }
+    if first_name == "Bazza Kowalski":
+        expect(page.locator(".sheet-message")).to_have_text("Left out, not project IDs: x7 hello")
+        shown["warning"] = first.locator(".warning")
     for name, element in shown.items():
         box = element.bounding_box()
         assert box is not None and box["y"] + box["height"] <= height, f"{name} is below the first screen: {box}"
+    if "warning" in shown:  # read before the tap that starts the drive
+        assert shown["warning"].bounding_box()["y"] < shown["directions"].bounding_box()["y"]
     # The route comes first; keeping the sheet for offline reading waits below the jobs.
     assert (
         page.get_by_role("link", name=re.compile("^Route in Google Maps")).bounding_box()["y"]

@@ -272,7 +272,7 @@ def test_forwarded_for_is_read_from_the_right_behind_trusted_proxies(settings, s
 def test_demo_mode_shows_the_banner_and_uses_the_in_process_sandbox(settings, sales_client):
     settings.SOLARPROOF_DEMO = True
     response = sales_client.get("/projects/2143/")
-    assert "Demo data. These customers are made up" in text(response)
+    assert "Demo data: the customers are made up." in text(response)
     assert "Judy Matherson" in text(response)
 
 
