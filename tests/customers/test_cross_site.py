@@ -1,9 +1,11 @@
 """Another site's link never looks a customer up: it gets one "Look up" button instead."""
 
+from types import SimpleNamespace
+
 import pytest
 from django.test import RequestFactory
 
-from customers.cross_site import is_cross_site, origin_of
+from customers.cross_site import is_cross_site, origin_of, vouch_for
 from customers.models import LookupEvent
 from tests.support.pages import hrefs, text
 
@@ -61,6 +63,66 @@ def test_it_reads_origins_without_default_ports():
     assert origin_of("http://[::1]:8000/") == "http://[::1]:8000"
     assert origin_of("javascript:alert(1)") is None
     assert origin_of("https://host:99999/") is None
+
+
+@pytest.mark.parametrize(
+    "referer",
+    [
+        "https://solarproof.com.au.evil.example/projects/view/2143",
+        "https://solarproof.com.au@evil.example/",
+        "https://evil.example/https://solarproof.com.au",
+        "https://evil-solarproof.com.au/",
+        "https://www.solarproof.com.au/",
+        "https://solarproof.com.au:8443/",
+        "http://solarproof.com.au/",
+    ],
+)
+@pytest.mark.parametrize("fetch_site", ["cross-site", ""], ids=["fetch metadata", "Referer only"])
+def test_a_look_alike_of_a_trusted_link_origin_is_still_another_site(settings, referer, fetch_site):
+    settings.LOOKUP_LINK_ORIGINS = ["https://solarproof.com.au"]
+    headers = {"HTTP_REFERER": referer} | ({"HTTP_SEC_FETCH_SITE": fetch_site} if fetch_site else {})
+    assert _asks(**headers)
+
+
+def _vouch(client, url: str) -> None:
+    """What the company sign-in leaves behind when the portal itself sent staff on a trip to
+    the provider: the way back to ``url`` counts as the portal's own, once."""
+    session = client.session
+    vouch_for(SimpleNamespace(session=session), url)
+    session.save()
+
+
+@pytest.mark.parametrize(
+    "left_over", [None, "/projects/9999/", "/history/"], ids=["none", "another project", "history"]
+)
+def test_another_sites_link_to_the_search_form_does_not_look_up(sales_client, portal_upstream, left_over):
+    """The plain search form redirects to the project's page; the redirect keeps the other
+    site's fetch metadata, and a vouch the portal left for another page is not this one's."""
+    if left_over:
+        _vouch(sales_client, left_over)
+    asked_before = portal_upstream.calls(2143)
+
+    to_project = sales_client.get("/?project=2143", **CROSS_SITE)
+    assert to_project.status_code == 302 and to_project["Location"] == "/projects/2143/"
+    landed = sales_client.get(to_project["Location"], **CROSS_SITE)
+
+    assert "has not been looked up yet" in text(landed) and "Judy" not in text(landed)
+    assert not LookupEvent.objects.exists()
+    assert portal_upstream.calls(2143) == asked_before
+
+
+def test_a_vouched_for_search_hands_its_vouch_to_the_project_page_once(sales_client):
+    """Company sign-in started from the portal's own search: the provider's redirect back is
+    cross-site, but the trip was the portal's, so the lookup happens, once."""
+    _vouch(sales_client, "/?project=2143")
+
+    to_project = sales_client.get("/?project=2143", **CROSS_SITE)
+    assert "Judy Matherson" in text(sales_client.get(to_project["Location"], **CROSS_SITE))
+    assert LookupEvent.objects.count() == 1
+
+    again = sales_client.get("/projects/2143/", **CROSS_SITE)
+    assert "has not been looked up yet" in text(again)
+    assert LookupEvent.objects.count() == 1
 
 
 def test_it_shows_a_cross_site_link_the_project_and_one_button_without_looking_up(sales_client, portal_upstream):
