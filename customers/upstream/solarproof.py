@@ -318,7 +318,9 @@ def _lower_keys(data: dict[str, Any]) -> dict[str, Any]:
 def _customer(raw: dict[str, Any]) -> Customer:
     fields = _lower_keys(raw)
     customer_id = _integer(fields.get("customerid"))
-    if customer_id is None or customer_id < 0:
+    # At most 18 digits, as a string may carry: a 19-digit number overflows the audit
+    # log's column, and the customer's details must never go unaudited (or a 500).
+    if customer_id is None or not 0 <= customer_id < 10**18:
         raise UpstreamError("customer without a usable customerID")
     return Customer(
         customer_id=customer_id,

@@ -167,6 +167,133 @@ def test_it_refuses_a_huge_body_without_a_content_length(client, httpserver):
         client.get_customer_of_project(1)
 
 
+def _body_of_exactly(size: int) -> bytes:
+    """A valid customer answer of exactly ``size`` bytes."""
+    start, end = b'{"Customer": {"customerID": 1, "note": "', b'"}}'
+    return start + b"x" * (size - len(start) - len(end)) + end
+
+
+def _sent_in_chunks(body: bytes) -> Response:
+    """No Content-Length: werkzeug sends a generator's body chunked."""
+
+    def chunks() -> Iterator[bytes]:
+        for offset in range(0, len(body), 8192):
+            yield body[offset : offset + 8192]
+
+    return Response(chunks(), content_type="application/json")
+
+
+def test_it_refuses_a_valid_answer_one_byte_over_the_limit_without_a_content_length(client, httpserver):
+    httpserver.expect_request(PATH).respond_with_response(
+        _sent_in_chunks(_body_of_exactly(solarproof.MAX_BODY_BYTES + 1))
+    )
+    with pytest.raises(errors.UpstreamError) as raised:
+        client.get_customer_of_project(1)
+    assert raised.value.detail == "body too large"
+
+
+def test_it_accepts_a_valid_answer_exactly_at_the_limit_without_a_content_length(client, httpserver):
+    httpserver.expect_request(PATH).respond_with_response(_sent_in_chunks(_body_of_exactly(solarproof.MAX_BODY_BYTES)))
+    assert client.get_customer_of_project(1).customer_id == 1
+
+
+def _declares_a_huge_body(conn: socket.socket, stop: threading.Event) -> bool:
+    body = json.dumps({"Customer": {"customerID": 1}}).encode()
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 300000\r\n\r\n" + body)
+    stop.wait(5)  # the rest of what was declared never comes
+    return False
+
+
+def test_it_refuses_a_declared_huge_body_without_waiting_for_it(counting_server):
+    server = counting_server(_declares_a_huge_body)
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=1.0)
+    with pytest.raises(errors.UpstreamError) as raised:
+        client.get_customer_of_project(1)
+    assert type(raised.value) is errors.UpstreamError
+    assert raised.value.detail == "body too large (declared)"
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_it_never_follows_a_redirect_from_solar_proof(client, httpserver, status):
+    """A redirect could send the request, API key in its query string, anywhere."""
+    elsewhere = httpserver.url_for("/elsewhere")
+    httpserver.expect_request(PATH).respond_with_data("", status=status, headers={"Location": elsewhere})
+    httpserver.expect_request("/elsewhere").respond_with_json({"Customer": {"customerID": 666}})
+    with pytest.raises(errors.UpstreamError):
+        client.get_customer_of_project(1)
+    assert [request.path for request, _ in httpserver.log] == [PATH]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"Customer": {}},
+        {"Customer": []},
+        {"Customer": False},
+        {"Customer": None},
+        {"Customer": ""},
+        {"customer": {}, "Message": "ok"},
+    ],
+    ids=["empty object", "empty list", "false", "null", "empty string", "lower case"],
+)
+def test_an_empty_customer_in_any_of_phps_spellings_means_no_customer(client, httpserver, body):
+    httpserver.expect_request(PATH).respond_with_json(body)
+    with pytest.raises(errors.NoCustomerAssigned) as raised:
+        client.get_customer_of_project(1)
+    assert type(raised.value) is errors.NoCustomerAssigned
+
+
+@pytest.mark.parametrize(
+    "customer_id",
+    [
+        -1,
+        "-1",
+        -0.5,
+        True,
+        False,
+        1234567890123456789,
+        "1234567890123456789",
+        9999999999999999999,
+        1e19,
+        12.5,
+        "12a",
+        "",
+    ],
+)
+def test_it_refuses_a_customer_id_that_is_not_a_small_enough_whole_number(client, httpserver, customer_id):
+    """Negative, boolean or 19-digit IDs: beyond the 18 digits the audit log's column holds."""
+    httpserver.expect_request(PATH).respond_with_json({"Customer": {"customerID": customer_id, "firstName": "Judy"}})
+    with pytest.raises(errors.UpstreamError) as raised:
+        client.get_customer_of_project(1)
+    assert type(raised.value) is errors.UpstreamError
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "expected"),
+    [(0, 0), (999999999999999999, 999999999999999999), (" 999999999999999999 ", 999999999999999999), (42.0, 42)],
+)
+def test_it_accepts_customer_ids_up_to_eighteen_digits(client, httpserver, customer_id, expected):
+    httpserver.expect_request(PATH).respond_with_json({"Customer": {"customerID": customer_id}})
+    assert client.get_customer_of_project(1).customer_id == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"code": "project_not_found"}, errors.ProjectNotFound),
+        ({"Code": " no_customer_assigned "}, errors.NoCustomerAssigned),
+        ({"error": "Unauthorised"}, errors.NotAuthorised),
+        ({"ERROR": "invalid_api_key"}, errors.InvalidApiKey),
+        ({"code": "invalid_parameters"}, errors.InvalidParameters),
+    ],
+)
+def test_it_recognises_error_codes_in_any_case(client, httpserver, body, error):
+    httpserver.expect_request(PATH).respond_with_json(body, status=200)
+    with pytest.raises(error) as raised:
+        client.get_customer_of_project(1)
+    assert type(raised.value) is error
+
+
 def test_it_retries_a_bad_gateway_then_succeeds(client, httpserver):
     httpserver.expect_ordered_request(PATH).respond_with_data("bad gateway", status=502)
     httpserver.expect_ordered_request(PATH).respond_with_json({"Customer": {"customerID": 9}})
