@@ -8,6 +8,7 @@ default safely stops start-up with a message that names the variable.
 import base64
 import hashlib
 import ipaddress
+import math
 import os
 import re
 from datetime import time, timedelta
@@ -37,7 +38,8 @@ def _rate(name: str, default: str) -> tuple[int, int]:
     """Parse a rate such as ``60/m`` into (requests, window in seconds)."""
     raw = env.str(name, default=default).strip()
     match = re.fullmatch(r"(\d+)\s*/\s*(\d*)\s*([smhd])", raw)
-    if not match or int(match[1]) < 1:
+    # A window of 0 would divide by zero on every lookup.
+    if not match or int(match[1]) < 1 or (match[2] and int(match[2]) < 1):
         raise ImproperlyConfigured(f"{name} must look like 60/m (count per s, m, h or d), not {raw!r}.")
     count, multiple, unit = int(match[1]), int(match[2] or 1), match[3]
     return count, multiple * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
@@ -45,10 +47,11 @@ def _rate(name: str, default: str) -> tuple[int, int]:
 
 def _positive(name: str, default: float) -> float:
     try:
-        value = env.float(name, default=default)
+        # Not env.float: it drops what is not a digit, so "10s" read as 10 and "1e3" as 13.
+        value = float(env.str(name, default=str(default)))
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a number of seconds.") from None
-    if value <= 0:
+    if not 0 < value < math.inf:  # nan and inf too: a timeout of inf never times out
         raise ImproperlyConfigured(f"{name} must be greater than zero.")
     return value
 
@@ -66,17 +69,33 @@ def _hours(name: str, default: str) -> tuple[time, time]:
     return start, end
 
 
-def _non_negative_int(name: str, default: int) -> int:
+def _non_negative_int(name: str, default: int, *, least: int = 0) -> int:
     try:
         value = env.int(name, default=default)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number.") from None
     if value < 0:
         raise ImproperlyConfigured(f"{name} must not be negative.")
+    if value < least:
+        raise ImproperlyConfigured(f"{name} must be at least {least}.")
     return value
 
 
-DEBUG = env.bool("DJANGO_DEBUG", default=False)
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def _flag(name: str, default: bool) -> bool:
+    """true/false (yes/no, on/off, 1/0). django-environ reads anything else, a typo of
+    "true" included, as false: for DJANGO_SECURE_SSL_REDIRECT that would be silent."""
+    raw = env.str(name, default="").strip().lower()
+    if not raw:
+        return default
+    if raw not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
+    return raw in _TRUE
+
+
+DEBUG = _flag("DJANGO_DEBUG", default=False)
 
 
 def _is_loopback(host: str) -> bool:
@@ -106,7 +125,7 @@ SOLARPROOF_API_KEY = env.str("SOLARPROOF_API_KEY", default="")
 # Demo mode answers from the bundled sandbox instead of Solar Proof. It is the default
 # for development; with DEBUG off it must be asked for, so a production machine with a
 # forgotten key refuses to start instead of quietly showing made-up customers.
-SOLARPROOF_DEMO = env.bool("SOLARPROOF_DEMO", default=DEBUG and not SOLARPROOF_API_KEY)
+SOLARPROOF_DEMO = _flag("SOLARPROOF_DEMO", default=DEBUG and not SOLARPROOF_API_KEY)
 if not SOLARPROOF_DEMO:
     _required("SOLARPROOF_API_KEY", SOLARPROOF_API_KEY, "(or SOLARPROOF_DEMO=true for demo data)")
 try:
@@ -395,7 +414,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # Behind the TLS-terminating proxy, which must set X-Forwarded-Proto itself.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_SSL_REDIRECT = _flag("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = _non_negative_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
@@ -404,7 +423,7 @@ SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Signed out after a working day without activity (the expiry is renewed as people work).
-SESSION_COOKIE_AGE = 60 * _non_negative_int("DJANGO_SESSION_IDLE_MINUTES", 10 * 60)
+SESSION_COOKIE_AGE = 60 * _non_negative_int("DJANGO_SESSION_IDLE_MINUTES", 10 * 60, least=1)
 # In the database, read with the user and their permissions in one statement.
 SESSION_ENGINE = "accounts.session_store"
 
@@ -448,8 +467,8 @@ PERMISSIONS_POLICY = {
 # office NAT after a few typos (every sign-in shares that address), and a username lock
 # would let anyone lock out the break-glass superuser from anywhere. Repeated guessing
 # from one address still locks each username it tries, there.
-AXES_FAILURE_LIMIT = _non_negative_int("AXES_FAILURE_LIMIT", 5) or 5
-AXES_COOLOFF_TIME = timedelta(minutes=_non_negative_int("AXES_COOLOFF_MINUTES", 30))
+AXES_FAILURE_LIMIT = _non_negative_int("AXES_FAILURE_LIMIT", 5, least=1)
+AXES_COOLOFF_TIME = timedelta(minutes=_non_negative_int("AXES_COOLOFF_MINUTES", 30, least=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "solarproof_portal.middleware.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
@@ -461,6 +480,9 @@ AXES_SENSITIVE_PARAMETERS = ["password"]
 LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="plain" if DEBUG else "json")
 if LOG_FORMAT not in ("json", "plain"):
     raise ImproperlyConfigured("DJANGO_LOG_FORMAT must be json or plain.")
+LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO").strip().upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(f"DJANGO_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -482,7 +504,7 @@ LOGGING = {
         # The audit event stream: each message is already one JSON line (customers/audit/stream.py).
         "audit": {"class": "logging.StreamHandler", "formatter": "audit_line"},
     },
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Every lookup event, review record, checkpoint and prune, for a log shipper to
         # keep off the box. Not propagated: the line is the record, in either LOG_FORMAT.

@@ -1,0 +1,91 @@
+"""Start-up refuses a number or a choice it cannot use, with a message naming the variable:
+never a silent default, a timeout that never ends, or a crash on the first request.
+The settings module is run afresh here for each environment (``manage.py check`` in a
+process of its own, once per message shape: tests/customers/management/test_commands.py)."""
+
+import runpy
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+import solarproof_portal.settings
+
+BAD_NUMBERS = ["-1", "inf", "nan", "-inf", "12s", "1.5e400"]
+
+# Settings where 0 has no meaning: each must refuse it too.
+NO_ZERO = {
+    "SOLARPROOF_TIMEOUT": ["12s", "8 seconds"],
+    "OIDC_TIMEOUT": ["10s"],
+    "OIDC_RENEW_SECONDS": ["15m"],
+    "DJANGO_SESSION_IDLE_MINUTES": ["10h"],
+    "AXES_FAILURE_LIMIT": ["5 tries"],
+    "AXES_COOLOFF_MINUTES": ["30m"],
+}
+# Settings where 0 means "off" or "none" (documented beside each): 0 starts.
+ZERO_IS_OFF = {
+    "LOOKUP_CACHE_SECONDS": ["60s", "1.5"],
+    "AUDIT_RETENTION_DAYS": ["30d"],
+    "AUDIT_CHECKPOINT_EVERY": ["1000x"],
+    "AUDIT_CHECKPOINT_MINUTES": ["60m"],
+    "AUDIT_ALERT_DISTINCT_PROJECTS_PER_HOUR": ["30/h"],
+    "TRUSTED_PROXY_COUNT": ["one"],
+    "DATABASE_CONN_MAX_AGE": ["60s"],
+    "DJANGO_HSTS_SECONDS": ["1y"],
+}
+FORMATS = {
+    "LOOKUP_RATE_LIMIT": ["0/m", "-1/m", "inf/m", "nan/m", "60/0m", "60/-1m", "60", "60/minute", "60/m/s"],
+    "AUDIT_BUSINESS_HOURS": ["0", "-1", "inf", "nan", "6am-8pm", "20:00-06:00", "06:00-25:00"],
+}
+CHOICES = {
+    "LOOKUP_REASON": ["0", "-1", "inf", "nan", "always"],
+    "LOCAL_LOGIN": ["0", "-1", "inf", "nan", "everyone"],
+    "DJANGO_LOG_FORMAT": ["0", "-1", "inf", "nan", "xml"],
+    "DJANGO_LOG_LEVEL": ["0", "-1", "inf", "nan", "loud"],
+    "DJANGO_DEBUG": ["-1", "inf", "nan", "ture", "2"],
+    "SOLARPROOF_DEMO": ["-1", "inf", "nan", "ture", "2"],
+    "DJANGO_SECURE_SSL_REDIRECT": ["-1", "inf", "nan", "treu", "2"],
+}
+
+
+def _cases() -> list[tuple[str, str]]:
+    cases = [(name, value) for name, units in NO_ZERO.items() for value in ["0", *BAD_NUMBERS, *units]]
+    cases += [(name, value) for name, units in ZERO_IS_OFF.items() for value in [*BAD_NUMBERS, *units]]
+    cases += [(name, value) for table in (FORMATS, CHOICES) for name, values in table.items() for value in values]
+    return cases
+
+
+def _start_up(monkeypatch, **environment: str) -> dict:
+    """Run the settings module as start-up does, in this environment."""
+    for name, value in {"DJANGO_DEBUG": "true", **environment}.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(solarproof_portal.settings.__file__)
+
+
+@pytest.mark.parametrize(("name", "value"), _cases())
+def test_start_up_refuses_a_value_it_cannot_use_naming_the_variable(monkeypatch, name, value):
+    with pytest.raises(ImproperlyConfigured) as refused:
+        _start_up(monkeypatch, **{name: value})
+    assert str(refused.value).startswith(f"{name} must ")
+
+
+@pytest.mark.parametrize("name", ZERO_IS_OFF)
+def test_zero_starts_where_it_means_off(monkeypatch, name):
+    _start_up(monkeypatch, **{name: "0"})
+
+
+@pytest.mark.parametrize(
+    ("environment", "setting", "expected"),
+    [
+        ({"SOLARPROOF_TIMEOUT": " 2.5 "}, "SOLARPROOF_TIMEOUT", 2.5),
+        ({"OIDC_TIMEOUT": "0.5"}, "OIDC_TIMEOUT", 0.5),
+        ({"LOOKUP_RATE_LIMIT": "10 / 5m"}, "LOOKUP_RATE_LIMIT", (10, 300)),
+        ({"LOOKUP_RATE_LIMIT": "1/s"}, "LOOKUP_RATE_LIMIT", (1, 1)),
+        ({"AXES_FAILURE_LIMIT": "1"}, "AXES_FAILURE_LIMIT", 1),
+        ({"DJANGO_SESSION_IDLE_MINUTES": "1"}, "SESSION_COOKIE_AGE", 60),
+        ({"DJANGO_SECURE_SSL_REDIRECT": "Yes"}, "SECURE_SSL_REDIRECT", True),
+        ({"DJANGO_SECURE_SSL_REDIRECT": "0"}, "SECURE_SSL_REDIRECT", False),
+        ({"DJANGO_LOG_LEVEL": "warning"}, "LOG_LEVEL", "WARNING"),
+    ],
+)
+def test_start_up_reads_a_usable_value(monkeypatch, environment, setting, expected):
+    assert _start_up(monkeypatch, **environment)[setting] == expected
