@@ -26,7 +26,8 @@ from customers.audit import log as audit_log
 from customers.models import Channel, LookupEvent
 from customers.outcomes import Outcome
 from customers.ratelimit import hit_rate_limit
-from customers.upstream import errors, sandbox, solarproof
+from customers.upstream import errors, guard, sandbox, solarproof
+from solarproof_portal import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -119,12 +120,16 @@ def _fetch(project_id: int, *, refresh: bool) -> LookupResult:
     if cached is not None:
         customer, fetched_at = cached
         return LookupResult(project_id, Outcome.FOUND, customer, cache_hit=True, fetched_at=fetched_at)
+    client = solarproof_client()
     try:
-        customer = solarproof_client().get_customer_of_project(project_id)
+        customer = guard.call_solar_proof(lambda: client.get_customer_of_project(project_id))
     except errors.SolarProofError as exc:
         outcome = exc.outcome
-        log = logger.error if outcome == Outcome.API_KEY_INVALID else logger.warning
-        log("Solar Proof lookup failed: project=%s outcome=%s detail=%s", project_id, outcome, exc.detail)
+        # Solar Proof not asked (circuit open, bulkhead full): the guard's state change
+        # and /metrics tell the operator, once, not a line per lookup.
+        if not isinstance(exc, guard.SolarProofDown | guard.SolarProofBusy):
+            log = logger.error if outcome == Outcome.API_KEY_INVALID else logger.warning
+            log("Solar Proof lookup failed: project=%s outcome=%s detail=%s", project_id, outcome, exc.detail)
         return LookupResult(project_id, outcome, message=f"{outcome.label}. {exc.advice}".strip())
     fetched_at = timezone.now()
     _cache_set(project_id, (customer, fetched_at))
@@ -134,16 +139,22 @@ def _fetch(project_id: int, *, refresh: bool) -> LookupResult:
 def _record(result: LookupResult, *, started: float, **fields: Any) -> LookupEvent:
     duration_ms = round((time.monotonic() - started) * 1000)
     try:
-        event = audit_log.record_lookup(
-            outcome=result.outcome,
-            customer_id=result.customer.customer_id if result.customer else None,
-            duration_ms=duration_ms,
-            cache_hit=result.cache_hit,
-            **fields,
+        with metrics.AUDIT_APPEND_SECONDS.time():
+            event = audit_log.record_lookup(
+                outcome=result.outcome,
+                customer_id=result.customer.customer_id if result.customer else None,
+                duration_ms=duration_ms,
+                cache_hit=result.cache_hit,
+                **fields,
+            )
+    except DatabaseError as exc:
+        metrics.set_dependency_up("database", up=False)
+        logger.error(
+            "Audit write failed (%s); withholding the lookup of project=%s", type(exc).__name__, fields["project_id"]
         )
-    except DatabaseError:
-        logger.exception("Audit write failed; withholding the lookup of project=%s", fields["project_id"])
         raise AuditUnavailable("The lookup could not be recorded, so it is not shown.") from None
+    metrics.set_dependency_up("database", up=True)
+    metrics.LOOKUPS.labels(outcome=result.outcome.value, channel=getattr(fields["channel"], "value", "")).inc()
     logger.info(
         "lookup project=%s outcome=%s channel=%s cache_hit=%s duration_ms=%s",
         fields["project_id"],
@@ -164,8 +175,8 @@ def _cache_get(project_id: int) -> tuple[solarproof.Customer, datetime] | None:
         return None
     try:
         return cache.get(_cache_key(project_id))
-    except Exception:  # a cache outage must not stop lookups
-        logger.warning("Lookup cache unavailable; asking Solar Proof directly", exc_info=True)
+    except Exception as exc:  # a cache outage must not stop lookups; its breaker logs it once
+        logger.debug("Lookup cache unavailable (%s); asking Solar Proof directly", type(exc).__name__)
         return None
 
 
@@ -174,8 +185,8 @@ def _cache_set(project_id: int, value: tuple[solarproof.Customer, datetime]) -> 
         return
     try:
         cache.set(_cache_key(project_id), value, timeout=settings.LOOKUP_CACHE_SECONDS)
-    except Exception:
-        logger.warning("Lookup cache unavailable; result not cached", exc_info=True)
+    except Exception as exc:
+        logger.debug("Lookup cache unavailable (%s); result not cached", type(exc).__name__)
 
 
 def _describe_window(seconds: int) -> str:

@@ -1,8 +1,9 @@
 """A fixed-window rate limit on the shared cache, so it holds across app servers.
 
 If the shared cache is down, each process falls back to counting on its own: the
-limit is then per process rather than per user, which is weaker but still a limit,
-and the log says so.
+limit is then per process rather than per user, which is weaker but still a limit.
+The cache's circuit breaker (solarproof_portal/cache.py) logs the outage once; while its
+circuit is open this costs no network call at all.
 """
 
 import logging
@@ -23,8 +24,8 @@ def hit_rate_limit(*, key: str, limit: int, window_seconds: int) -> bool:
     cache_key = f"ratelimit:{key}:{window}"
     try:
         count = _count_shared(cache_key, window_seconds)
-    except Exception:
-        logger.warning("Rate limit cache unavailable; counting in this process only", exc_info=True)
+    except Exception as exc:
+        logger.debug("Rate limit cache unavailable (%s); counting in this process only", type(exc).__name__)
         count = _count_local(cache_key)
     return count > limit
 

@@ -5,6 +5,8 @@ import logging
 from django.core.cache import cache
 from django.db import connection
 
+from solarproof_portal import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -12,9 +14,11 @@ def database_answers() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception:
-        logger.warning("Readiness: database unreachable", exc_info=True)
+    except Exception as exc:
+        metrics.set_dependency_up("database", up=False)
+        logger.warning("Readiness: database unreachable (%s)", type(exc).__name__)
         return False
+    metrics.set_dependency_up("database", up=True)
     return True
 
 
@@ -23,7 +27,7 @@ def cache_answers() -> bool:
         cache.set("readyz", "1", timeout=5)
         if cache.get("readyz") != "1":
             raise RuntimeError("cache did not return what was stored")
-    except Exception:
-        logger.warning("Readiness: cache unreachable", exc_info=True)
+    except Exception as exc:  # the cache's breaker logs the outage once, not every probe
+        logger.debug("Readiness: cache unreachable (%s)", type(exc).__name__)
         return False
     return True

@@ -134,6 +134,19 @@ except ValueError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
 LOOKUP_CACHE_SECONDS = _non_negative_int("LOOKUP_CACHE_SECONDS", 60)
+# When Solar Proof stops answering (customers/upstream/guard.py): calls in a row without
+# an answer before its circuit opens, seconds between trial calls while it is open, and
+# calls to it at once per process. Unset, the bulkhead leaves two of gunicorn's threads
+# per process (GUNICORN_THREADS, which the portal's gunicorn worker sets to its own count)
+# free of Solar Proof, for sign-in, history and the admin.
+SOLARPROOF_CIRCUIT_FAILURES = _non_negative_int("SOLARPROOF_CIRCUIT_FAILURES", 5) or 5
+SOLARPROOF_CIRCUIT_RESET_SECONDS = _positive("SOLARPROOF_CIRCUIT_RESET_SECONDS", 30)
+SOLARPROOF_MAX_CONCURRENT = _non_negative_int("SOLARPROOF_MAX_CONCURRENT", 0) or max(
+    1, _non_negative_int("GUNICORN_THREADS", 8) - 2
+)
+# When the cache stops answering (solarproof_portal/cache.py): the same two for Redis.
+CACHE_CIRCUIT_FAILURES = _non_negative_int("CACHE_CIRCUIT_FAILURES", 3) or 3
+CACHE_CIRCUIT_RESET_SECONDS = _positive("CACHE_CIRCUIT_RESET_SECONDS", 15)
 LOOKUP_RATE_LIMIT = _rate("LOOKUP_RATE_LIMIT", "60/m")
 # Sites whose links look a customer up in one tap; any other site's link gets a page with
 # one "Look up" button first (customers/cross_site.py). Default: Solar Proof's own origin.

@@ -14,6 +14,7 @@ from django.db import connection
 from accounts import oidc
 from customers.lookups import _client
 from customers.upstream import sandbox
+from solarproof_portal import circuits
 from tests.support.identity_provider import CLIENT_ID, CLIENT_SECRET, IdentityProvider
 
 ROLES = ("Sales", "Installers", "Admins")
@@ -38,6 +39,7 @@ def portal_upstream(settings, sandbox_server: sandbox.SandboxHTTPServer) -> sand
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    circuits.reset_all()
     cache.clear()
     _client.cache_clear()
     return sandbox_server

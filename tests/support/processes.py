@@ -279,6 +279,49 @@ class TcpProxy:
         self.start()
 
 
+class BlackHole:
+    """A TCP server that accepts every connection and never answers: a hung neighbour
+    (a Redis or Solar Proof stuck, or a firewall that black-holes replies). Counts the
+    connections it accepted, so a test can tell whether anything still tried it."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._listener = socket.create_server(("127.0.0.1", port), backlog=256)
+        self.port = self._listener.getsockname()[1]
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/apidata.php"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.accepted += 1
+                self._held.append(conn)
+
+    def stop(self) -> None:
+        with suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        with self._lock:
+            for conn in self._held:
+                conn.close()
+            self._held.clear()
+
+    def __enter__(self) -> BlackHole:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def collect_static(root: Path) -> Path:
     """Hashed, compressed static files as production serves them, into ``root``."""
     env = {**production_env(), "DJANGO_STATIC_ROOT": str(root), "SOLARPROOF_DEMO": "true"}
