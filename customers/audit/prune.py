@@ -8,6 +8,7 @@ import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -36,32 +37,38 @@ def open_gate() -> Iterator[None]:
         AuditGate.objects.filter(pk=gate.pk).delete()
 
 
-def prune(*, older_than_days: int, username: str) -> AuditAnchor | None:
+MAX_RETENTION_DAYS = 36_500  # a hundred years; more is a typo, and overflows the calendar
+
+
+def prune(*, older_than_days: int, username: str, accept_legacy_through: int | None = None) -> AuditAnchor | None:
     """Delete events older than ``older_than_days`` through the one privileged path.
 
     First, inside the chain's lock, the whole remaining log is verified (from the latest
-    prune record, against every statement in AUDIT_CHECKPOINT_FILE); if it does not hold,
-    PruneRefused and nothing is deleted, so a backdated, edited row cannot be pruned away.
+    prune record, against every statement in AUDIT_CHECKPOINT_FILE, time order included);
+    if it does not hold, PruneRefused and nothing is deleted, so a backdated, edited row
+    cannot be pruned away. Then only the events before the first one at or after the
+    cutoff go, and only when every one of them is older than the cutoff, in time order:
+    a row stamped 2001 at the end of the log cannot take today's events with it.
     The database refuses DELETE unless the gate row exists, and it only ever exists
     inside this transaction. The signed prune record says where the chain now starts.
     """
+    if not 1 <= older_than_days <= MAX_RETENTION_DAYS:
+        raise PruneRefused(f"Nothing was pruned: the age must be from 1 to {MAX_RETENTION_DAYS} days.")
     cutoff = timezone.now() - timezone.timedelta(days=older_than_days)
     table = connection.ops.quote_name(LookupEvent._meta.db_table)
     try:
         statements = checkpoints.checkpoint_file_statements()
+        verify.check_accepted_legacy(accept_legacy_through)
+    except verify.UnknownLegacyPrune as exc:
+        raise PruneRefused(f"Nothing was pruned: {exc}.") from None
     except (OSError, ValueError) as exc:
         raise PruneRefused(f"Nothing was pruned: cannot read AUDIT_CHECKPOINT_FILE ({exc}).") from None
     with transaction.atomic():
         heads.lock_chain()
-        verification = verify.verify_chain(statements=statements)
+        verification = verify.verify_chain(statements=statements, accept_legacy_through=accept_legacy_through)
         if not verification.ok:
             raise PruneRefused(f"Nothing was pruned: the audit log does not verify. {verification}")
-        last = (
-            LookupEvent.objects.filter(created_at__lt=cutoff)
-            .order_by("-sequence")
-            .values_list("sequence", "hash")
-            .first()
-        )
+        last = _last_prunable(cutoff)
         if last is None:
             return None
         through_sequence, through_hash = last
@@ -85,6 +92,26 @@ def prune(*, older_than_days: int, username: str) -> AuditAnchor | None:
         anchor.save()
         transaction.on_commit(functools.partial(_published_prune, anchor), robust=True)
     return anchor
+
+
+def _last_prunable(cutoff: datetime) -> tuple[int, str] | None:
+    """The sequence and hash of the last event to delete: the one before the first event
+    at or after the cutoff (the last event, when all are older). Refused, naming the rows,
+    when an event older than the cutoff comes after that first one: time must follow the
+    sequence for "older than" to mean anything. (Verification, run first under the same
+    lock, has already failed any step back in time larger than its tolerance.)"""
+    events = LookupEvent.objects.order_by("sequence")
+    first_kept = events.filter(created_at__gte=cutoff).values_list("sequence", "created_at").first()
+    last_old = events.filter(created_at__lt=cutoff).reverse().values_list("sequence", "created_at", "hash").first()
+    if last_old is None:
+        return None
+    if first_kept is not None and first_kept[0] < last_old[0]:
+        raise PruneRefused(
+            f"Nothing was pruned: event {first_kept[0]} ({first_kept[1].isoformat()}) is not older than the cutoff "
+            f"({cutoff.isoformat()}) but comes before event {last_old[0]} ({last_old[1].isoformat()}), which is: "
+            "times run backwards across the cutoff."
+        )
+    return last_old[0], last_old[2]
 
 
 def _published_prune(anchor: AuditAnchor) -> None:

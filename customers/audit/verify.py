@@ -3,14 +3,22 @@ and the chains' ends against every signed checkpoint kept outside the database."
 
 from __future__ import annotations
 
+import argparse
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from customers.audit import chain, checkpoints, heads, signing
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
 
 logger = logging.getLogger(__name__)
+
+# Each row's time is taken under the chain's lock (on PostgreSQL from the database's clock),
+# so time follows the sequence. A row earlier than the one before it by more than this was
+# given its time by someone (to make a prune take it), or a clock was stepped back further
+# than NTP ever steps a healthy one.
+TIME_ORDER_TOLERANCE = timedelta(seconds=2)
 
 # --- verification ------------------------------------------------------------------
 
@@ -73,10 +81,46 @@ def _checked_statements(statements: list[dict[str, Any]], notes: list[str]) -> l
     return usable
 
 
-def _checked_anchors(notes: list[str]) -> dict[int, AuditAnchor]:
+def sequence_number(text: str) -> int:
+    """A command-line sequence: a whole number from 1, or argparse's clear refusal."""
+    if not text.strip().isdigit() or not 1 <= int(text) < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a sequence: give a whole number such as 1200")
+    return int(text)
+
+
+class UnknownLegacyPrune(ValueError):
+    """--accept-legacy-through names no unverifiable prune record: nothing is accepted."""
+
+
+def unverifiable_prunes() -> list[int]:
+    """The prune records no signature vouches for (unsigned, or legacy HMAC without
+    AUDIT_LEGACY_HMAC_KEY), by the last sequence each removed."""
+    return sorted(
+        anchor.through_sequence
+        for anchor in AuditAnchor.objects.all()
+        if signing.check(checkpoints.prune_statement(anchor), legacy_fields=_LEGACY_PRUNE_FIELDS)
+        is signing.Check.LEGACY_UNCHECKED
+    )
+
+
+def check_accepted_legacy(accept_legacy_through: int | None) -> None:
+    """An operator's acceptance must name one of the unverifiable prune records exactly,
+    so it never waves through a record added after they looked."""
+    if accept_legacy_through is None:
+        return
+    legacy = unverifiable_prunes()
+    if accept_legacy_through not in legacy:
+        listed = ", ".join(map(str, legacy)) if legacy else "none"
+        raise UnknownLegacyPrune(
+            f"--accept-legacy-through {accept_legacy_through} names no unsigned or unverifiable prune record "
+            f"(those there are end at sequence: {listed}); nothing was accepted"
+        )
+
+
+def _checked_anchors(notes: list[str], accept_legacy_through: int | None) -> dict[int, AuditAnchor]:
     anchors = {anchor.through_sequence: anchor for anchor in AuditAnchor.objects.all()}
-    legacy = []
-    for anchor in anchors.values():
+    accepted = []
+    for anchor in sorted(anchors.values(), key=lambda anchor: anchor.through_sequence):
         result = signing.check(checkpoints.prune_statement(anchor), legacy_fields=_LEGACY_PRUNE_FIELDS)
         if result is signing.Check.INVALID:
             raise _Failed(
@@ -85,27 +129,39 @@ def _checked_anchors(notes: list[str]) -> dict[int, AuditAnchor]:
                 "not in AUDIT_VERIFY_KEYS)",
             )
         if result is signing.Check.LEGACY_UNCHECKED:
-            legacy.append(anchor.through_sequence)
-    if legacy:
+            if accept_legacy_through is None or anchor.through_sequence > accept_legacy_through:
+                raise _Failed(
+                    anchor.through_sequence + 1,
+                    f"the prune record through sequence {anchor.through_sequence} is "
+                    f"{'signed with the legacy HMAC scheme' if anchor.signature else 'not signed'}, so nothing "
+                    "vouches for that deletion (set AUDIT_LEGACY_HMAC_KEY to check an HMAC, or, having checked "
+                    f"it another way, accept it with --accept-legacy-through {anchor.through_sequence})",
+                )
+            accepted.append(anchor.through_sequence)
+    if accepted:
         notes.append(
-            "legacy prune record(s) through sequence "
-            + ", ".join(map(str, sorted(legacy)))
-            + " signed with HMAC or not at all: not checked (set AUDIT_LEGACY_HMAC_KEY to check them)"
+            "ACCEPTED WITHOUT A SIGNATURE on the operator's word (--accept-legacy-through "
+            f"{accept_legacy_through}): prune record(s) through sequence {', '.join(map(str, accepted))}"
         )
     return anchors
 
 
 def verify_chain(
-    *, checkpoint: dict[str, Any] | None = None, statements: list[dict[str, Any]] | None = None
+    *,
+    checkpoint: dict[str, Any] | None = None,
+    statements: list[dict[str, Any]] | None = None,
+    accept_legacy_through: int | None = None,
 ) -> Verification:
     """Walk both chains in sequence order against every signed statement given (from
-    the checkpoint file); report the first thing that does not hold."""
+    the checkpoint file); report the first thing that does not hold. A prune record no
+    signature vouches for fails, unless the operator accepts it by its sequence
+    (``accept_legacy_through``, checked first with ``check_accepted_legacy``)."""
     notes: list[str] = []
     given = [*([checkpoint] if checkpoint else []), *(statements or [])]
     counts = {"events": 0, "reviews": 0, "checkpoints": 0}
     try:
         usable = _checked_statements(given, notes)
-        anchors = _checked_anchors(notes)
+        anchors = _checked_anchors(notes, accept_legacy_through)
         checkpoints = [s for s in usable if s.get("type", "checkpoint") == "checkpoint"]
         counts["checkpoints"] = len(checkpoints)
         _check_prunes_kept([s for s in usable if s.get("type") == "prune"], anchors)
@@ -160,6 +216,7 @@ def _walk_events(anchors: dict[int, AuditAnchor], checkpoints: list[dict[str, An
             )
     expected: int | None = None
     previous_hash = ""
+    previous_time: datetime | None = None
     names = (*heads.CHAIN_FIELDS, *heads.LATER_CHAIN_FIELDS, "hash")
     rows = LookupEvent.objects.order_by("sequence").values_list(*names)
     for row in rows.iterator(chunk_size=5000):
@@ -182,7 +239,8 @@ def _walk_events(anchors: dict[int, AuditAnchor], checkpoints: list[dict[str, An
             raise _Failed(sequence, "its stored values do not match its hash (a row was edited)")
         if sequence in claims and claims[sequence] != {values["hash"]}:
             raise _Failed(sequence, "the event at the checkpoint has a different hash (the log was rewritten)")
-        previous_hash, expected = values["hash"], sequence + 1
+        _check_time_order(sequence, values["created_at"], previous_time, "event")
+        previous_hash, previous_time, expected = values["hash"], values["created_at"], sequence + 1
         counts["events"] += 1
     return max([(expected or 1) - 1, *anchors])
 
@@ -192,6 +250,7 @@ def _walk_reviews(checkpoints: list[dict[str, Any]], counts: dict[str, int]) -> 
         [s for s in checkpoints if "review_sequence" in s], "review_sequence", "review_hash"
     )  # legacy checkpoints predate the review chain
     previous_hash, expected = heads.GENESIS, 1
+    previous_time: datetime | None = None
     names = (*chain.REVIEW_FIELDS, "hash")
     for row in HistoryReview.objects.order_by("sequence").values_list(*names).iterator(chunk_size=5000):
         values = dict(zip(names, row, strict=True))
@@ -206,7 +265,8 @@ def _walk_reviews(checkpoints: list[dict[str, Any]], counts: dict[str, int]) -> 
             raise _Failed(sequence, "its stored values do not match its hash (a row was edited)", "reviews")
         if sequence in claims and claims[sequence] != {values["hash"]}:
             raise _Failed(sequence, "the record at the checkpoint has a different hash (rewritten)", "reviews")
-        previous_hash, expected = values["hash"], sequence + 1
+        _check_time_order(sequence, values["created_at"], previous_time, "record", "reviews")
+        previous_hash, previous_time, expected = values["hash"], values["created_at"], sequence + 1
         counts["reviews"] += 1
     return expected - 1
 
@@ -228,6 +288,19 @@ def _check_ends(checkpoints: list[dict[str, Any]], last_event: int, last_review:
                 "or the table emptied)",
                 "reviews",
             )
+
+
+def _check_time_order(
+    sequence: int, time: datetime, previous: datetime | None, what: str, chain_name: str = "events"
+) -> None:
+    if previous is not None and time < previous - TIME_ORDER_TOLERANCE:
+        raise _Failed(
+            sequence,
+            f"its time ({time.isoformat()}) is earlier than the {what} before it ({previous.isoformat()}) by more "
+            f"than {TIME_ORDER_TOLERANCE.total_seconds():g} s: times run backwards (a row's time was chosen, or "
+            "the clock was stepped back)",
+            chain_name,
+        )
 
 
 def _missing_start(first_sequence: int) -> str:

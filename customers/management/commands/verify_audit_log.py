@@ -25,8 +25,17 @@ class Command(BaseCommand):
             "check the log against every statement in it, which catches rows cut off the end and an emptied "
             "table. Default: AUDIT_CHECKPOINT_FILE, when set.",
         )
+        parser.add_argument(
+            "--accept-legacy-through",
+            type=verify.sequence_number,
+            metavar="SEQUENCE",
+            help="accept, on your word, the unsigned or legacy (HMAC without AUDIT_LEGACY_HMAC_KEY) prune records "
+            "through this one (its last removed sequence); without it they fail verification. The answer says so.",
+        )
 
-    def handle(self, *args: Any, checkpoints: Path | None, **options: Any) -> None:
+    def handle(
+        self, *args: Any, checkpoints: Path | None, accept_legacy_through: int | None = None, **options: Any
+    ) -> None:
         path = checkpoints or (Path(settings.AUDIT_CHECKPOINT_FILE) if settings.AUDIT_CHECKPOINT_FILE else None)
         statements = []
         if checkpoints is None and path is not None and not path.exists():
@@ -37,7 +46,11 @@ class Command(BaseCommand):
                 statements = read_statements(path)
             except (OSError, ValueError) as exc:
                 raise CommandError(f"Cannot read the checkpoint file {path}: {exc}") from None
-        result = verify.verify_chain(statements=statements)
+        try:
+            verify.check_accepted_legacy(accept_legacy_through)
+        except verify.UnknownLegacyPrune as exc:
+            raise CommandError(str(exc)) from None
+        result = verify.verify_chain(statements=statements, accept_legacy_through=accept_legacy_through)
         for note in result.notes:
             self.stderr.write(f"note: {note}")
         if not result.ok:
@@ -51,4 +64,6 @@ class Command(BaseCommand):
                 f", latest at sequence {latest['sequence']}" if latest is not None and result.checkpoints else ""
             )
             suffix = f"; {result.checkpoints} {held} ({path}{latest_at})"
+        if accept_legacy_through is not None:
+            suffix += f"; unsigned prune records through sequence {accept_legacy_through} accepted on your word"
         self.stdout.write(f"{result}{suffix}")

@@ -5,8 +5,9 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -166,9 +167,9 @@ def _legacy_hmac(secret: str, payload: dict) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def test_legacy_hmac_statements_are_named_or_checked(settings, chain, checkpoint_file):
-    """Prune records and checkpoints signed before Ed25519: named as legacy, and checked
-    when the old secret is given."""
+def test_legacy_hmac_statements_fail_unless_checked_or_accepted_by_sequence(settings, chain, checkpoint_file):
+    """Prune records signed before Ed25519 fail unless the old secret checks them or the
+    operator accepts them, visibly, by sequence; legacy checkpoints are named and set aside."""
     tamper(f"DELETE FROM {TABLE} WHERE sequence <= 2")
     payload = {"through_sequence": 2, "through_hash": chain[1].hash}
     AuditAnchor.objects.create(
@@ -178,10 +179,20 @@ def test_legacy_hmac_statements_are_named_or_checked(settings, chain, checkpoint
     legacy_checkpoint["signature"] = _legacy_hmac("old-secret", legacy_checkpoint)
     checkpoint_file.write_text(json.dumps(legacy_checkpoint) + "\n")
 
-    err = StringIO()
-    call_command("verify_audit_log", stdout=StringIO(), stderr=err)
-    assert "legacy prune record(s) through sequence 2 signed with HMAC or not at all: not checked" in err.getvalue()
+    assert verify() == (
+        "ERROR FAILED at sequence 3: the prune record through sequence 2 is signed with the legacy HMAC scheme, so "
+        "nothing vouches for that deletion (set AUDIT_LEGACY_HMAC_KEY to check an HMAC, or, having checked it "
+        "another way, accept it with --accept-legacy-through 2)"
+    )
+    out, err = StringIO(), StringIO()
+    call_command("verify_audit_log", "--accept-legacy-through", "2", stdout=out, stderr=err)
+    assert out.getvalue().strip().endswith("unsigned prune records through sequence 2 accepted on your word")
+    assert "ACCEPTED WITHOUT A SIGNATURE on the operator's word (--accept-legacy-through 2)" in err.getvalue()
     assert "1 legacy HMAC statement in the checkpoint file not checked and not used" in err.getvalue()
+    assert verify("--accept-legacy-through", "3") == (
+        "ERROR --accept-legacy-through 3 names no unsigned or unverifiable prune record (those there are end at "
+        "sequence: 2); nothing was accepted"
+    )
 
     settings.AUDIT_LEGACY_HMAC_KEY = "old-secret"
     assert (
@@ -329,6 +340,143 @@ def test_prune_needs_a_retention(settings, db):
     out = StringIO()
     call_command("prune_audit_log", stdout=out)
     assert "Nothing older than 30 days." in out.getvalue()
+
+
+def _append_at(user, at, *, project_id: int = 4242) -> LookupEvent:
+    """A correctly chained row at the end of the log with a time of the writer's choosing,
+    as anyone able to INSERT could write it with the project's own hashing code."""
+    sequence, prev_hash = heads.head()
+    event = LookupEvent(
+        sequence=sequence + 1, created_at=at, user=user, username=user.username, project_id=project_id,
+        outcome="found", channel="web", prev_hash=prev_hash,
+    )  # fmt: skip
+    event.hash = heads.hash_of(event)
+    event.save(force_insert=True)
+    return event
+
+
+def test_a_row_stamped_2001_at_the_end_cannot_make_a_routine_prune_erase_todays_events(db, sales_user, checkpoint_file):
+    backdated_chain(sales_user, old_count=6, total=10)
+    _append_at(sales_user, datetime(2001, 1, 1, tzinfo=UTC))
+
+    failed = verify()
+    assert failed.startswith(
+        "ERROR FAILED at sequence 11: its time (2001-01-01T00:00:00+00:00) is earlier than the event before it ("
+    )
+    assert failed.endswith(
+        "by more than 2 s: times run backwards (a row's time was chosen, or the clock was stepped back)"
+    )
+    assert prune() == f"ERROR Nothing was pruned: the audit log does not verify. {failed.removeprefix('ERROR ')}"
+    assert LookupEvent.objects.count() == 11 and not AuditAnchor.objects.exists()
+
+
+def test_prune_refuses_when_an_event_newer_than_the_cutoff_comes_before_an_older_one(db, sales_user, checkpoint_file):
+    """Within the verifier's tolerance, but across the cutoff: the newer event would have gone."""
+    cutoff = timezone.now() - timedelta(days=365)
+    backdated_chain(sales_user, old_count=4, total=4)
+    _append_at(sales_user, cutoff + timedelta(seconds=1), project_id=5)
+    _append_at(sales_user, cutoff - timedelta(milliseconds=500), project_id=6)
+    _append_at(sales_user, timezone.now(), project_id=7)
+    assert verify().startswith("OK: 7 events")
+
+    answer = prune()
+    assert answer.startswith("ERROR Nothing was pruned: event 5 (")
+    assert "is not older than the cutoff" in answer and "but comes before event 6 (" in answer
+    assert answer.endswith("times run backwards across the cutoff.")
+    assert LookupEvent.objects.count() == 7 and not AuditAnchor.objects.exists()
+
+
+def test_prune_stops_at_the_first_event_at_or_after_the_cutoff(db, sales_user, checkpoint_file):
+    backdated_chain(sales_user, old_count=6, total=10)
+    assert "Pruned 6 events through sequence 6" in prune()
+    assert list(LookupEvent.objects.values_list("sequence", flat=True).order_by("sequence")) == [7, 8, 9, 10]
+
+
+def test_a_review_record_earlier_than_the_one_before_it_fails_verification(chain, admin_user_role):
+    sequence, prev_hash = heads.review_head()
+    review = HistoryReview(
+        sequence=sequence + 1, prev_hash=prev_hash, created_at=timezone.now() - timedelta(days=3),
+        user=admin_user_role, username=admin_user_role.username, kind=HistoryReview.Kind.VIEW, detail={}, rows=0,
+    )  # fmt: skip
+    review.hash = heads.review_hash_of(review)
+    review.save(force_insert=True)
+    assert verify().startswith("ERROR FAILED at review record 2: its time (")
+
+
+def test_a_clock_step_back_within_two_seconds_still_verifies(db, sales_user):
+    record(sales_user, 2143)
+    _append_at(sales_user, timezone.now() - timedelta(milliseconds=1500))
+    assert verify() == "OK: 2 events verified"
+
+
+def _unsigned_prune_hiding(events: list[LookupEvent], through: int) -> None:
+    """What someone with the owner's rights can do: delete the first events and write a
+    prune record that links to the rest, with no key and no signature."""
+    tamper(f"DELETE FROM {TABLE} WHERE sequence <= %s", [through])
+    AuditAnchor.objects.create(
+        username="prune_audit_log", through_sequence=through, through_hash=events[through - 1].hash,
+        events_pruned=through, older_than_days=365, key_id="", signature="",
+    )  # fmt: skip
+
+
+def test_an_unsigned_prune_record_hiding_deleted_events_fails_verification(chain, checkpoint_file):
+    _unsigned_prune_hiding(chain, 2)
+
+    assert verify() == (
+        "ERROR FAILED at sequence 3: the prune record through sequence 2 is not signed, so nothing vouches for that "
+        "deletion (set AUDIT_LEGACY_HMAC_KEY to check an HMAC, or, having checked it another way, accept it with "
+        "--accept-legacy-through 2)"
+    )
+    # Nor does a prune go ahead over it.
+    assert prune().startswith("ERROR Nothing was pruned: the audit log does not verify. FAILED at sequence 3:")
+
+
+def test_an_unsigned_prune_record_fails_even_with_the_legacy_key_set(settings, chain):
+    _unsigned_prune_hiding(chain, 2)
+    settings.AUDIT_LEGACY_HMAC_KEY = "old-secret"
+    assert verify().startswith("ERROR FAILED at sequence 3: the prune record's signature is not valid")
+
+
+def test_an_operator_accepts_an_unsigned_prune_record_by_its_sequence_and_the_answer_says_so(
+    chain, sales_user, checkpoint_file
+):
+    _unsigned_prune_hiding(chain, 2)
+    assert verify("--accept-legacy-through", "2").startswith("OK: 3 events and 1 review record verified")
+    # Accepting one record does not wave through a later one.
+    tamper(f"DELETE FROM {TABLE} WHERE sequence <= 4")
+    AuditAnchor.objects.create(
+        username="x", through_sequence=4, through_hash=chain[3].hash, events_pruned=2, older_than_days=1
+    )
+    assert verify("--accept-legacy-through", "2").startswith(
+        "ERROR FAILED at sequence 5: the prune record through sequence 4 is not signed"
+    )
+
+
+@pytest.mark.parametrize("given", ["abc", "0", "-1", "1.5", "99999999999999999999", ""])
+def test_verify_refuses_a_sequence_that_is_not_one(chain, given):
+    answer = verify("--accept-legacy-through", given)
+    assert answer.startswith("ERROR Error: argument --accept-legacy-through:")
+    assert "is not a sequence: give a whole number such as 1200" in answer
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--accept-legacy-through", "abc"], "argument --accept-legacy-through: 'abc' is not a sequence"),
+        (
+            ["--older-than-days", "365", "--accept-legacy-through", "3"],
+            "--accept-legacy-through 3 names no unsigned or unverifiable prune record",
+        ),
+        (["--older-than-days", "999999"], "--older-than-days must be from 1 to 36500; nothing was pruned."),
+        (["--older-than-days", "0"], "--older-than-days must be from 1 to 36500; nothing was pruned."),
+        (["--older-than-days", "ten"], "argument --older-than-days: invalid int value: 'ten'"),
+    ],
+)
+def test_prune_refuses_bad_options_clearly_and_deletes_nothing(db, sales_user, checkpoint_file, options, message):
+    backdated_chain(sales_user, old_count=6, total=10)
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("prune_audit_log", *options, stdout=StringIO())
+    assert LookupEvent.objects.count() == 10 and not AuditAnchor.objects.exists()
 
 
 # --- automatic checkpoints ---------------------------------------------------------------
