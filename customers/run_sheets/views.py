@@ -21,6 +21,7 @@ from accounts.sessions import auth_method
 from customers import access, cross_site
 from customers.cards.presentation import CustomerCard, RouteLeg, customer_card, route_legs
 from customers.forms import ProjectSearchForm, ReasonForm, RunSheetForm
+from customers.run_sheets import device
 from customers.run_sheets import service as run_sheets
 from solarproof_portal.middleware import client_ip
 
@@ -83,8 +84,13 @@ def run_sheet(request: HttpRequest) -> HttpResponse:
     if "projects" not in request.GET:
         _require_role(request)
         todays = run_sheets.todays_projects(request.session)
-        form = RunSheetForm(initial={"projects": "\n".join(map(str, todays))})
-        return _sheet_form_page(request, form, None, todays=todays)
+        if todays:
+            # The menu's Run sheet, after "Add to today's run sheet": the sheet itself, not
+            # a form to submit first ("Change the projects" is on the sheet).
+            canonical = sheet_url(todays)
+            cross_site.pass_on_vouch(request, canonical)
+            return redirect(canonical)
+        return _sheet_form_page(request, RunSheetForm(), None)
     form = RunSheetForm(request.GET)
     reason_form = _reason_form(request.GET)
     if not form.is_valid() or (reason_form is not None and not reason_form.is_valid()):
@@ -125,7 +131,14 @@ def run_sheet_keep(request: HttpRequest) -> HttpResponse:
     run_sheets.record_kept_sheet(
         user=request.user, project_ids=project_ids, ip=client_ip(request), request_id=request.request_id
     )
-    return _render_sheet(request, project_ids, reason_form, kept_at=timezone.now())
+    now = timezone.now()
+    # Saved with this answer, so the session's end is the one kept_until counts from.
+    request.session.modified = True
+    until, why = device.kept_until(now=now)
+    response = _render_sheet(request, project_ids, reason_form, kept_at=now)
+    response["X-Kept-Until"] = str(int(until.timestamp() * 1000))
+    response["X-Kept-Until-Reason"] = why
+    return response
 
 
 def _render_sheet(
@@ -193,7 +206,7 @@ def run_sheet_add(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         context = {"result": {"project_id": project_id}, "todays_sheet": todays}
         return render(request, "customers/_run_sheet_add.html", context)
-    return redirect("customers:run_sheet")
+    return redirect(sheet_url(todays))
 
 
 @require_GET

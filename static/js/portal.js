@@ -78,26 +78,70 @@
     }
   }, true);
 
-  // A run sheet kept for offline reading (run-sheet.js) must not outlive the day or the
-  // session. Sign-out's answer also tells the browser to clear it (Clear-Site-Data);
-  // this covers browsers that ignore that header.
-  function forgetKeptSheet(onlyIfExpired) {
-    if (!window.caches || !("serviceWorker" in navigator)) return;
-    caches.has("run-sheet").then(function (exists) {
+  // A run sheet kept for offline reading (run-sheet.js) belongs to the sign-in that kept
+  // it and must not outlive the portal's day or that session. Any page of another sign-in
+  // (the next person on the device), or of none (the sign-in page once the session ended),
+  // removes it; so do sign-out (its answer also sends Clear-Site-Data) and midnight.
+  function signIn() {
+    var meta = document.querySelector("meta[name=portal-sign-in]");
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  function forgetKeptSheet(always) {
+    if (!window.caches || !("serviceWorker" in navigator)) return Promise.resolve();
+    return caches.has("run-sheet").then(function (exists) {
       if (!exists) return null;
       return caches.open("run-sheet").then(function (cache) { return cache.match("/run-sheet/kept.json"); })
         .then(function (answer) { return answer ? answer.json() : {expires: 0}; });
     }).then(function (kept) {
-      if (!kept || (onlyIfExpired && Date.now() < kept.expires)) return;
-      caches.delete("run-sheet");
-      navigator.serviceWorker.getRegistrations().then(function (registrations) {
-        registrations.forEach(function (registration) { registration.unregister(); });
+      if (!kept || (!always && Date.now() < kept.expires && kept.keeper === signIn())) return null;
+      return caches.delete("run-sheet").then(function () {
+        return navigator.serviceWorker.getRegistrations();
+      }).then(function (registrations) {
+        return Promise.all(registrations.map(function (registration) { return registration.unregister(); }));
       });
     });
   }
-  forgetKeptSheet(true);
+  forgetKeptSheet(false);
+
+  // Sign out: the kept copy goes first. Without a connection the browser would show its
+  // own "no internet" page and the portal would keep the session: instead the page says
+  // so, shows no customer any more, and sends the sign-out as soon as the portal answers.
+  function portalAnswers(form) {
+    return fetch(form.getAttribute("data-probe"), {cache: "no-store", credentials: "omit"})
+      .then(function (answer) { return answer.ok; }, function () { return false; });
+  }
+
+  function signOutWhenBack(form) {
+    var main = document.getElementById("main");
+    main.innerHTML = "";
+    var heading = document.createElement("h1");
+    heading.textContent = "No connection: you will be signed out when it is back";
+    var text = document.createElement("p");
+    text.textContent = "The run sheet kept on this device has been removed. The portal has not heard the sign-out yet: " +
+      "leave this page open and it finishes by itself as soon as there is signal.";
+    var box = document.createElement("div");
+    box.className = "problem sign-out-pending";
+    box.setAttribute("role", "alert");
+    box.append(heading, text);
+    main.append(box);
+    var retry = function () {
+      portalAnswers(form).then(function (answers) {
+        if (answers) { form.submit(); } else { window.setTimeout(retry, 5000); }
+      });
+    };
+    window.addEventListener("online", retry, {once: true});
+    window.setTimeout(retry, 5000);
+  }
+
   document.addEventListener("submit", function (event) {
-    if (event.target.matches && event.target.matches("form.sign-out")) forgetKeptSheet(false);
+    var form = event.target;
+    if (!form.matches || !form.matches("form.sign-out")) return;
+    event.preventDefault();
+    form.querySelector("button").disabled = true;
+    forgetKeptSheet(true).then(function () { return portalAnswers(form); }).then(function (answers) {
+      if (answers) { form.submit(); } else { signOutWhenBack(form); }
+    });
   });
 
   // A customer swapped in: keyboard and screen-reader users start at their name, not back

@@ -1,8 +1,10 @@
 // "Keep on this device for today": the only place the portal stores customers' details in
 // the browser, and only on that explicit request. The sheet (fetched again, and audited,
-// from /run-sheet/keep/) and the static files it needs go into one cache, with the local
-// midnight after which nothing may read them; the service worker only reads that cache
-// when offline. "Remove from this device", sign-out (Clear-Site-Data) and midnight delete it.
+// from /run-sheet/keep/) and the static files it needs go into one cache, with the sign-in
+// that kept it and the time after which nothing may read them (the portal's midnight, or
+// the session's end if sooner: customers/run_sheets/device.py); the service worker only
+// reads that cache when offline. "Remove from this device", sign-out (Clear-Site-Data),
+// midnight, and a page of any other sign-in or of none (portal.js) delete it.
 // Move up / Move down in place: the jobs were looked up (and audited) once; moving one
 // must not look them all up again (and spend the rate limit). The address, the numbers,
 // the move links, the route and the copy to keep follow the new order. Without
@@ -115,11 +117,9 @@
 
   function say(text) { status.textContent = text; }
 
-  function midnight() {
-    var next = new Date();
-    next.setHours(24, 0, 0, 0);
-    return next.getTime();
-  }
+  // The portal's time zone, not the device's: "midnight" and "Saved at" are one clock.
+  var zone = section.getAttribute("data-time-zone");
+  function signIn() { return document.querySelector("meta[name=portal-sign-in]").getAttribute("content"); }
 
   function readKept() {
     return caches.has(CACHE).then(function (exists) {
@@ -142,10 +142,13 @@
   function show(kept) {
     removeButton.hidden = !kept;
     if (!kept) return;
-    var until = new Date(kept.expires - 1).toLocaleDateString("en-AU", {weekday: "long"});
+    var until = kept.until === "midnight"
+      ? "midnight (end of " + new Date(kept.expires - 1).toLocaleDateString("en-AU", {weekday: "long", timeZone: zone}) + ")"
+      : new Date(kept.expires).toLocaleTimeString("en-AU", {hour: "numeric", minute: "2-digit", timeZone: zone}) +
+        ", when this sign-in ends";
     say(kept.url === here()
-      ? "This sheet is kept on this device until midnight (end of " + until + ")."
-      : "Another run sheet is kept on this device until midnight.");
+      ? "This sheet is kept on this device until " + until + "."
+      : "Another run sheet is kept on this device until " + until + ".");
     window.setTimeout(function () { remove().then(function () { show(null); }); },
       Math.min(Math.max(kept.expires - Date.now(), 0), 2147483647));
   }
@@ -158,12 +161,16 @@
     var files = Array.prototype.map.call(
       document.querySelectorAll("link[rel=stylesheet][href], link[rel=icon][href], script[src]"),
       function (element) { return element.getAttribute("href") || element.getAttribute("src"); });
-    var kept = {url: here(), expires: midnight()};
+    var kept = {url: here(), keeper: signIn()};
     var cache;
     remove().then(function () {
       return fetch(form.action, {method: "POST", body: new FormData(form), credentials: "same-origin"});
     }).then(function (answer) {
       if (!answer.ok) throw new Error("The portal answered " + answer.status);
+      // Until the portal's midnight, or the end of this sign-in if that comes first.
+      kept.expires = Number(answer.headers.get("X-Kept-Until"));
+      kept.until = answer.headers.get("X-Kept-Until-Reason");
+      if (!kept.expires) throw new Error("The portal did not say until when");
       return caches.open(CACHE).then(function (opened) { cache = opened; return cache.put(kept.url, answer); });
     }).then(function () {
       return cache.addAll(files);

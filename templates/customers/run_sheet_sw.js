@@ -1,8 +1,8 @@
 // The run sheet's service worker. It stores nothing itself: on "Keep on this device for
 // today" the page (run-sheet.js) puts the one kept sheet and its static files in the
 // "run-sheet" cache. This worker answers from that cache only when the network cannot be
-// reached, only for the run sheet and those files, and never after the local midnight the
-// page wrote down. Every other request goes to the network untouched.
+// reached, only for the run sheet and those files, and never after the time the portal
+// gave when it was kept (its midnight, or the end of the sign-in that kept it). Every other request goes to the network untouched.
 "use strict";
 
 var CACHE = "run-sheet";
@@ -21,7 +21,7 @@ function keptCopy() {
         if (!meta) return null;
         return meta.json().then(function (kept) {
           if (Date.now() < kept.expires) return {cache: cache, url: kept.url};
-          // Past midnight: the copy is gone, and so is this worker.
+          // Past its time: the copy is gone, and so is this worker.
           return caches.delete(CACHE).then(function () { return self.registration.unregister(); }).then(function () { return null; });
         });
       });

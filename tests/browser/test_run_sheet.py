@@ -5,9 +5,13 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
+from accounts.models import Session
 from customers.models import HistoryReview, LookupEvent
 from tests.browser.conftest import ARTIFACTS, VIEWPORTS
 from tests.support.axe import axe_violations
@@ -146,22 +150,29 @@ def test_remove_from_this_device_deletes_the_copy_and_its_worker(open_page):
         page.goto("/run-sheet/?projects=2143")
 
 
-def test_the_kept_copy_is_not_shown_after_local_midnight(open_page):
-    page = open_page("phone", timezone_id="Australia/Perth")
+def test_the_kept_copy_is_not_shown_after_the_portals_midnight(open_page, settings):
+    settings.SESSION_COOKIE_AGE = 2 * 24 * 3600  # a sign-in that outlasts the day: midnight comes first
+    page = open_page("phone", timezone_id="Australia/Perth")  # the device two hours behind the portal
     page.goto("/run-sheet/?projects=2143")
     keep(page)
-    # Kept until the next midnight of the device's own time zone.
+    # Kept until the next midnight of the portal's time zone (Brisbane), not the device's.
     expiry = page.evaluate(
         """async () => {
             const kept = await (await (await caches.open("run-sheet")).match("/run-sheet/kept.json")).json();
             const at = new Date(kept.expires);
-            return {hours: at.getHours(), minutes: at.getMinutes(), left: kept.expires - Date.now(),
+            const there = at.toLocaleTimeString("en-AU", {timeZone: "Australia/Brisbane", hour12: false});
+            return {there: there, hours: at.getHours(), left: kept.expires - Date.now(),
                     zone: Intl.DateTimeFormat().resolvedOptions().timeZone};
         }"""
     )
     assert expiry["zone"] == "Australia/Perth"
-    assert (expiry["hours"], expiry["minutes"]) == (0, 0) and 0 < expiry["left"] <= 24 * 3600 * 1000
-    # The device's clock passes midnight: the expiry written at keeping time is behind it.
+    assert expiry["there"] in ("00:00:00", "24:00:00") and expiry["hours"] == 22
+    assert 0 < expiry["left"] <= 24 * 3600 * 1000
+    weekday = f"{timezone.localdate():%A}"  # the portal's today, whatever the device's
+    expect(page.locator("[data-device-status]")).to_have_text(
+        f"This sheet is kept on this device until midnight (end of {weekday})."
+    )
+    # The clock passes that midnight: the expiry written at keeping time is behind it.
     page.evaluate(
         """async () => {
             const cache = await caches.open("run-sheet");
@@ -205,9 +216,12 @@ def test_add_to_todays_run_sheet_from_results_builds_the_sheet(open_page):
         page.goto(f"/projects/{project_id}/")
         page.get_by_role("button", name=re.compile(f"^Add .*, project {project_id}, to today's run sheet")).click()
         expect(page.locator("#sheet-add")).to_contain_text("On today's run sheet")
-    page.get_by_role("link", name="Open today's run sheet").click()
-    expect(page.get_by_label("Project IDs")).to_have_value("2144\n2143")
-    page.get_by_role("button", name="Show run sheet").click()
+    page.get_by_role("link", name="Open today's run sheet").click()  # the sheet itself, no form to fill
+    page.wait_for_url(re.compile(r"/run-sheet/\?projects=2144,2143$"))
+    assert job_titles(page) == ["1. Marcus Aurelio", "2. Judy Matherson"]
+    page.goto("/projects/1003/")
+    page.get_by_role("link", name="Run sheet").click()  # and so does the menu's
+    page.wait_for_url(re.compile(r"/run-sheet/\?projects=2144,2143$"))
     assert job_titles(page) == ["1. Marcus Aurelio", "2. Judy Matherson"]
     stored = page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
     assert "Judy" not in stored and "Marcus" not in stored and "0411" not in stored
@@ -295,3 +309,85 @@ def test_a_phone_shows_the_first_job_and_its_actions_on_the_first_screen(open_pa
         page.get_by_role("link", name=re.compile("^Route in Google Maps")).bounding_box()["y"]
         < shown["heading"].bounding_box()["y"]
     )
+
+
+def sign_in_as(page, user) -> None:
+    """Another sign-in in the same browser, as the next person on a shared tablet gets."""
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    page.context.clear_cookies()
+    root = re.match(r"https?://[^/]+/", page.url)[0]
+    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": root}])
+
+
+NOTHING_KEPT = """async () => (await caches.keys()).length === 0
+    && (await navigator.serviceWorker.getRegistrations()).length === 0"""
+
+
+def kept_copies(page) -> list[str]:
+    return page.evaluate("caches.keys()")
+
+
+@pytest.mark.parametrize("next_person", ["Sales", None])
+def test_a_kept_copy_is_gone_when_another_person_signs_in_on_the_device(open_page, make_user, next_person):
+    page = open_page("tablet")
+    page.goto("/run-sheet/?projects=2143")
+    keep(page)
+    sign_in_as(page, make_user("next.person", next_person))  # even someone with no role
+    page.goto("/")  # their first page, with signal
+    expect(page.locator(".who")).to_have_text("next.person")
+    page.wait_for_function(NOTHING_KEPT)
+    assert page.evaluate("navigator.serviceWorker.getRegistrations().then(r => r.length)") == 0
+    page.context.set_offline(True)
+    with pytest.raises(PlaywrightError, match="ERR_INTERNET_DISCONNECTED"):
+        page.goto("/run-sheet/?projects=2143")
+
+
+def test_a_kept_copy_is_gone_when_the_session_ends(open_page):
+    page = open_page("tablet")
+    page.goto("/run-sheet/?projects=2143")
+    keep(page)
+    Session.objects.all().delete()  # the session timed out
+    page.goto("/run-sheet/?projects=2143")
+    page.wait_for_url(re.compile("/accounts/login/"))
+    page.wait_for_function(NOTHING_KEPT)
+    page.context.set_offline(True)
+    with pytest.raises(PlaywrightError, match="ERR_INTERNET_DISCONNECTED"):
+        page.goto("/run-sheet/?projects=2143")
+
+
+def test_offline_a_kept_copy_stops_when_the_sign_in_would_end(open_page, settings):
+    settings.SESSION_COOKIE_AGE = 3600  # ends before the portal's midnight
+    page = open_page("phone")
+    page.goto("/run-sheet/?projects=2143")
+    page.get_by_role("button", name="Keep on this device for today").click()
+    expect(page.locator("[data-device-status]")).to_have_text(
+        re.compile(r"^This sheet is kept on this device until \d{1,2}:\d{2} [ap]m, when this sign-in ends\.$")
+    )
+    left = page.evaluate(
+        """async () => (await (await (await caches.open("run-sheet")).match("/run-sheet/kept.json")).json()).expires
+            - Date.now()"""
+    )
+    assert 3500 * 1000 < left <= 3600 * 1000
+
+
+def test_signing_out_offline_says_so_and_finishes_when_back_online(open_page):
+    page = open_page("phone")
+    page.goto("/run-sheet/?projects=2148")
+    keep(page)
+    sheet_url = page.url
+    page.context.set_offline(True)
+    page.reload()  # the kept copy, in the van
+    expect(page.locator(".kept-banner")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("No connection: you will be signed out when it is back")
+    assert page.url == sheet_url  # not the browser's own "no internet" page
+    assert "Bazza" not in page.inner_text("main")  # and no customer left on the screen
+    assert kept_copies(page) == []
+
+    page.context.set_offline(False)
+    page.wait_for_url(re.compile("/accounts/login/"), timeout=15_000)  # finished by itself
+    page.goto(sheet_url)
+    page.wait_for_url(re.compile("/accounts/login/"))  # signed out on the portal's side too

@@ -5,9 +5,12 @@ Its lookups run in threads, so these tests commit (committed_db)."""
 
 import html
 import re
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.test import Client
+from django.utils import timezone
 
 from customers.forms import parse_project_list
 from customers.models import HistoryReview, LookupEvent
@@ -84,13 +87,15 @@ def test_it_explains_a_list_it_cannot_use(installer_client, projects, message):
     assert not LookupEvent.objects.exists()
 
 
-def test_the_empty_sheet_is_a_form_filled_in_from_todays_additions(installer_client):
+def test_the_menus_run_sheet_is_a_form_until_projects_are_added_then_the_sheet(installer_client):
     assert "Project IDs" in text(installer_client.get("/run-sheet/"))
+    assert not LookupEvent.objects.exists()
     installer_client.post("/run-sheet/add/", {"project": "2143"})
     installer_client.post("/run-sheet/add/", {"project": "1003"})
     response = installer_client.get("/run-sheet/")
-    assert re.search(r"<textarea[^>]*>2143\n1003</textarea>", response.content.decode())
-    assert not LookupEvent.objects.exists()
+    assert response.status_code == 302 and response["Location"] == "/run-sheet/?projects=2143,1003"
+    sheet = installer_client.get(response["Location"])
+    assert "1. Judy Matherson" in text(sheet) and "2. Ava Kelly" in text(sheet)
 
 
 # --- what each job shows -----------------------------------------------------------
@@ -107,7 +112,8 @@ def test_each_job_shows_what_the_installer_needs_first(installer_client):
     assert "2. Bazza Kowalski" in shown and "Lot 12 Back Creek Road, near the old dairy" in shown
     assert "No mobile coverage past the grid. Ring from town.<br>Cattle grid: slow." in body
     # The address warning where the card shows one, and only there.
-    assert shown.count("This address has no state or postcode") == 2  # the job, and before the route
+    assert shown.count("This address has no state or postcode") == 1  # on the job, before its Directions
+    assert "Check this address before you drive: stop 2 (Bazza Kowalski)." in shown  # named above the route
     assert 'aria-label="Call Marcus Aurelio, phone 1, (07) 3123 4567"' in body
     assert 'aria-label="Call Bazza Kowalski, phone 1 (mobile), 0491 570 159"' in body
     assert 'aria-label="Text Bazza Kowalski, mobile, 0491 570 159"' in body
@@ -241,8 +247,11 @@ def test_a_long_day_is_split_into_legs_that_open_on_phones(installer_client):
 def test_sites_with_an_address_warning_are_flagged_before_the_route(installer_client):
     shown = text(installer_client.get("/run-sheet/?projects=2143,2148"))
     # (text() puts a space around each tag: the stop's number is in one, for run-sheet.js.)
-    warning = re.search(r"Stop 2 ?, Bazza Kowalski: This address has no state or postcode", shown)
+    warning = re.search(r"Check this address before you drive: stop 2 ?\(Bazza Kowalski\)\.", shown)
     assert warning and warning.start() < shown.index("Route in Google Maps")
+    # What is wrong with it, on the job itself, before its Directions.
+    detail = shown.index("This address has no state or postcode")
+    assert shown.index("2. Bazza Kowalski") < detail < shown.index("Directions", shown.index("2. Bazza Kowalski"))
 
 
 # --- keeping it on the device ------------------------------------------------------
@@ -269,6 +278,29 @@ def test_keeping_a_sheet_is_recorded_naming_its_projects(installer_client, setti
         2144,
         9404,
     ]
+
+
+def test_a_kept_copy_lasts_until_the_portals_midnight_or_the_end_of_the_sign_in(installer_client, settings):
+    kept = installer_client.post("/run-sheet/keep/", {"projects": "2143"})
+    until = datetime.fromtimestamp(int(kept["X-Kept-Until"]) / 1000, tz=UTC)
+    midnight = timezone.make_aware(datetime.combine(timezone.localdate() + timedelta(days=1), time.min))
+    session_ends = installer_client.session.get_expiry_date()
+    assert abs((until - min(midnight, session_ends)).total_seconds()) < 5
+    assert kept["X-Kept-Until-Reason"] == ("midnight" if midnight <= session_ends else "sign-in")
+
+    settings.SESSION_COOKIE_AGE = 60  # a sign-in that ends within the minute: it bounds the copy
+    kept = installer_client.post("/run-sheet/keep/", {"projects": "2143"})
+    assert kept["X-Kept-Until-Reason"] == "sign-in"
+    assert 0 < int(kept["X-Kept-Until"]) / 1000 - timezone.now().timestamp() <= 60
+
+
+def test_every_page_names_its_sign_in_without_giving_the_session_key_away(installer_client):
+    page = installer_client.get("/run-sheet/").content.decode()
+    marker = re.search(r'<meta name="portal-sign-in" content="([0-9a-f]{32})">', page)[1]
+    assert installer_client.session.session_key not in page
+    assert marker in installer_client.get("/projects/2143/").content.decode()  # the same sign-in, the same
+    signed_out = Client().get("/accounts/login/").content.decode()
+    assert '<meta name="portal-sign-in" content="">' in signed_out
 
 
 def test_admins_see_kept_sheets_among_the_reviews(installer_client, client, admin_user_role):
@@ -325,11 +357,12 @@ def test_add_to_todays_run_sheet_from_a_result(installer_client):
     added = installer_client.post("/run-sheet/add/", {"project": "2143"}, **HTMX)
     assert added.status_code == 200
     assert text(added) == "On today's run sheet (1 project). Open today's run sheet"
+    assert 'href="/run-sheet/?projects=2143"' in added.content.decode()  # the sheet, not a form
     assert installer_client.session["run_sheet"]["projects"] == [2143]
     assert "On today's run sheet (1 project)" in text(installer_client.get("/projects/2143/"))
 
     without_javascript = installer_client.post("/run-sheet/add/", {"project": "2144"})
-    assert without_javascript["Location"] == "/run-sheet/"
+    assert without_javascript["Location"] == "/run-sheet/?projects=2143,2144"
     assert installer_client.session["run_sheet"]["projects"] == [2143, 2144]
 
 
