@@ -7,10 +7,13 @@ returns the customer. If the audit row cannot be written, nobody sees the custom
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import functools
 import logging
 import time
+from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -100,29 +103,97 @@ def look_up_customer(
     if not user.has_perm(PERMISSION):
         audit(LookupResult(project_id, Outcome.NOT_AUTHORISED))
         raise NotPermitted("Your account has no role that may look up customers.")
+    result = _limited_fetch(user, project_id, refresh=refresh)
+    event = audit(result)
+    return dataclasses.replace(result, event=event)
 
+
+def look_up_customers(
+    *,
+    user: Any,
+    project_ids: Sequence[int],
+    pool: Executor,
+    ip: str | None = None,
+    user_agent: str = "",
+    request_id: str = "",
+    auth_method: AuthMethod | None = None,
+    reason: str | None = None,
+) -> list[LookupResult | Exception]:
+    """Several projects at once (a run sheet), each exactly as ``look_up_customer`` would:
+    role, rate limit, cache, Solar Proof, one audit row. What each gives, in order: its
+    result, or the exception that kept it from one (``AuditUnavailable``, or an error of
+    ours, which stays with its own project).
+
+    Rate limit, cache and Solar Proof run side by side in ``pool``, whose threads never
+    touch the database; the audit rows are written here, in the calling thread, before any
+    result is returned. So a sheet holds the one database connection of its request,
+    however many projects it has. Every job may wait for a Solar Proof slot until the
+    sheet's budget (SOLARPROOF_TIMEOUT) has run out; after that a job that finds no free
+    slot answers that Solar Proof is busy.
+
+    Raises ``NotPermitted`` (after auditing each project's refusal) for a user without a role.
+    """
+    for project_id in project_ids:
+        validate_project_id(project_id)
+    started = time.monotonic()
+    audit = functools.partial(
+        _record,
+        user=user,
+        channel=Channel.WEB,
+        ip=ip,
+        user_agent=user_agent,
+        request_id=request_id,
+        auth_method=auth_method,
+        reason=reason,
+        started=started,
+    )
+    if not user.has_perm(PERMISSION):
+        for project_id in project_ids:
+            audit(LookupResult(project_id, Outcome.NOT_AUTHORISED), project_id=project_id)
+        raise NotPermitted("Your account has no role that may look up customers.")
+    deadline = started + settings.SOLARPROOF_TIMEOUT
+
+    def job(project_id: int) -> LookupResult:
+        return _limited_fetch(user, project_id, refresh=False, slot_wait=max(0.0, deadline - time.monotonic()))
+
+    # Each job runs in a copy of this request's context, so its log lines carry the request ID.
+    futures = [pool.submit(contextvars.copy_context().run, job, project_id) for project_id in project_ids]
+    answers: list[LookupResult | Exception] = []
+    for project_id, future in zip(project_ids, futures, strict=True):
+        try:
+            result = future.result()
+        except Exception as exc:
+            logger.exception("The lookup of project=%s failed", project_id)
+            answers.append(exc)
+            continue
+        try:
+            answers.append(dataclasses.replace(result, event=audit(result, project_id=project_id)))
+        except AuditUnavailable as exc:
+            answers.append(exc)
+    return answers
+
+
+def _limited_fetch(user: Any, project_id: int, *, refresh: bool, slot_wait: float | None = None) -> LookupResult:
+    """Rate limit, cache, Solar Proof: the lookup before its audit row. No database."""
     limit, window = settings.LOOKUP_RATE_LIMIT
     if hit_rate_limit(key=f"lookup:user:{user.pk}", limit=limit, window_seconds=window):
-        result = LookupResult(
+        return LookupResult(
             project_id,
             Outcome.RATE_LIMITED,
             message=f"{Outcome.RATE_LIMITED.label}: you have made more than {limit} lookups in "
             f"{_describe_window(window)}. Wait a moment, then try again.",
         )
-    else:
-        result = _fetch(project_id, refresh=refresh)
-    event = audit(result)
-    return dataclasses.replace(result, event=event)
+    return _fetch(project_id, refresh=refresh, slot_wait=slot_wait)
 
 
-def _fetch(project_id: int, *, refresh: bool) -> LookupResult:
+def _fetch(project_id: int, *, refresh: bool, slot_wait: float | None = None) -> LookupResult:
     cached = None if refresh else _cache_get(project_id)
     if cached is not None:
         customer, fetched_at = cached
         return LookupResult(project_id, Outcome.FOUND, customer, cache_hit=True, fetched_at=fetched_at)
     client = solarproof_client()
     try:
-        customer = guard.call_solar_proof(lambda: client.get_customer_of_project(project_id))
+        customer = guard.call_solar_proof(lambda: client.get_customer_of_project(project_id), wait=slot_wait)
     except errors.SolarProofError as exc:
         outcome = exc.outcome
         # Solar Proof not asked (circuit open, bulkhead full): the guard's state change

@@ -31,11 +31,13 @@ from gunicorn.glogging import Logger
 # master does not load Django's settings (they are the workers' business): a bad value is
 # refused by the workers' settings, and before that by the start step's check --deploy.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from solarproof_portal import gunicorn_worker
 from solarproof_portal.budget import solarproof_timeout, worker_timeout
 
 # gunicorn reads this module directly; these are its own settings, not Django's.
 bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - in a container
-worker_class = "gthread"
+# gthread, with /healthz answered before the thread pool (solarproof_portal/gunicorn_worker.py).
+worker_class = "solarproof_portal.gunicorn_worker.ProbeFirstWorker"
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = worker_timeout(solarproof_timeout(os.environ))
@@ -79,3 +81,9 @@ class JsonLogger(Logger):
 
 
 logger_class = JsonLogger
+
+# /metrics adds up every worker's counts (prometheus-client's multiprocess mode).
+gunicorn_worker.prepare_metrics_dir()
+on_starting = gunicorn_worker.on_starting
+child_exit = gunicorn_worker.child_exit
+on_exit = gunicorn_worker.on_exit

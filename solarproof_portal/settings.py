@@ -144,6 +144,11 @@ SOLARPROOF_CIRCUIT_RESET_SECONDS = _positive("SOLARPROOF_CIRCUIT_RESET_SECONDS",
 SOLARPROOF_MAX_CONCURRENT = _non_negative_int("SOLARPROOF_MAX_CONCURRENT", 0) or max(
     1, _non_negative_int("GUNICORN_THREADS", 8) - 2
 )
+# Threads per process that look up run sheets' projects, shared by every sheet
+# (customers/run_sheets/service.py); they never open a database connection.
+RUN_SHEET_THREADS = _non_negative_int("RUN_SHEET_THREADS", 0) or SOLARPROOF_MAX_CONCURRENT
+# /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # When the cache stops answering (solarproof_portal/cache.py): the same two for Redis.
 CACHE_CIRCUIT_FAILURES = _non_negative_int("CACHE_CIRCUIT_FAILURES", 3) or 3
 CACHE_CIRCUIT_RESET_SECONDS = _positive("CACHE_CIRCUIT_RESET_SECONDS", 15)

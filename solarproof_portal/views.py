@@ -8,7 +8,7 @@ import sys
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
@@ -16,7 +16,7 @@ from django.views.decorators.http import require_safe
 
 from accounts.sessions import signed_in_with_company_account
 from customers import access
-from solarproof_portal import health
+from solarproof_portal import health, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,18 @@ def readyz(request: HttpRequest) -> JsonResponse:
     }
     ready = checks["database"] == "ok"
     return JsonResponse({"ready": ready, **checks}, status=200 if ready else 503)
+
+
+@require_safe
+@never_cache
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    """Prometheus's scrape, for whoever holds METRICS_TOKEN; to anyone else (and to
+    everyone while it is unset) this address does not exist."""
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    if not metrics.token_matches(offered, settings.METRICS_TOKEN):
+        raise Http404
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:

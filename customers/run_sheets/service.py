@@ -1,23 +1,27 @@
 """An installer's run sheet: the day's projects, each looked up through the audited service.
 
-The lookups run side by side, one thread each, so ten projects cost about one upstream
-answer, and the whole sheet stays inside the one time budget (``SOLARPROOF_TIMEOUT``)
-that a single lookup has. Each thread goes through ``look_up_customer`` exactly as a
-single lookup does (role, rate limit, cache, one audit row), with the sheet's request
-ID. A project that fails, even by an error of ours, fails alone in its own place.
+The lookups run side by side in one pool of threads per process, shared by every sheet
+(``RUN_SHEET_THREADS``, by default the bulkhead's Solar Proof slots: more threads would
+only wait for a slot). Its threads ask the cache and Solar Proof and never the database:
+each project's audit row is written by the sheet's own request
+(``lookups.look_up_customers``). So sheets cost no database connections beyond their
+requests' own, and gunicorn's workers x threads stays the most the portal can open,
+whatever the sheets do. A quiet sheet takes about one upstream answer; in a start-of-day
+rush the jobs queue for the pool and every one still gets its answer. A project that
+fails, even by an error of ours, fails alone in its own place.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
-from django.db import connections
 from django.utils import timezone
 
 from accounts.models import AuthMethod
@@ -29,6 +33,18 @@ from customers.models import HistoryReview
 logger = logging.getLogger(__name__)
 
 _SESSION_KEY = "run_sheet"
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def sheet_pool() -> ThreadPoolExecutor:
+    """The process's one pool for sheets, made at first use: in the worker, after
+    gunicorn's fork (a pool made before it would have no threads in the child)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=settings.RUN_SHEET_THREADS, thread_name_prefix="run-sheet")
+        return _pool
 
 
 @dataclass(frozen=True)
@@ -50,51 +66,32 @@ def look_up_run_sheet(
     auth_method: AuthMethod | None = None,
     reason: str | None = None,
 ) -> list[SheetEntry]:
-    """Every project of the sheet through ``look_up_customer``, concurrently, in order.
+    """Every project of the sheet through ``lookups.look_up_customers``, in order.
 
     Raises ``NotPermitted`` (after each project's refusal is audited) for a user without
     a role, as a single lookup does.
     """
     if not 1 <= len(project_ids) <= RUN_SHEET_MAX:
         raise lookups.InvalidProjectId(f"A run sheet holds from 1 to {RUN_SHEET_MAX} projects.")
-    for project_id in project_ids:
-        lookups.validate_project_id(project_id)
-    # Fills the user's permission cache here, so the threads share it instead of each
-    # asking the database again.
-    user.has_perm(lookups.PERMISSION)
+    answers = lookups.look_up_customers(
+        user=user,
+        project_ids=project_ids,
+        pool=sheet_pool(),
+        ip=ip,
+        user_agent=user_agent,
+        request_id=request_id,
+        auth_method=auth_method,
+        reason=reason,
+    )
+    return [_entry(project_id, answer) for project_id, answer in zip(project_ids, answers, strict=True)]
 
-    def job(project_id: int) -> SheetEntry:
-        try:
-            result = lookups.look_up_customer(
-                user=user,
-                project_id=project_id,
-                ip=ip,
-                user_agent=user_agent,
-                request_id=request_id,
-                auth_method=auth_method,
-                reason=reason,
-            )
-            return SheetEntry(project_id, result)
-        except lookups.NotPermitted:
-            raise
-        except lookups.AuditUnavailable as exc:
-            return SheetEntry(project_id, problem=str(exc))
-        except Exception:
-            logger.exception("Run sheet: the lookup of project=%s failed", project_id)
-            return SheetEntry(project_id, problem="This project could not be looked up. Try it again on its own.")
-        finally:
-            # A thread's database connection is its own and would otherwise stay open
-            # until the server restarts: one per thread, per sheet.
-            connections.close_all()
 
-    # Each thread runs in a copy of this request's context, so its log lines carry the
-    # request ID.
-    with ThreadPoolExecutor(max_workers=len(project_ids), thread_name_prefix="run-sheet") as pool:
-        futures = [pool.submit(contextvars.copy_context().run, job, project_id) for project_id in project_ids]
-    refusals = [future.exception() for future in futures if future.exception() is not None]
-    if refusals:
-        raise refusals[0]  # only NotPermitted gets out of a job
-    return [future.result() for future in futures]
+def _entry(project_id: int, answer: lookups.LookupResult | Exception) -> SheetEntry:
+    if isinstance(answer, lookups.LookupResult):
+        return SheetEntry(project_id, answer)
+    if isinstance(answer, lookups.AuditUnavailable):
+        return SheetEntry(project_id, problem=str(answer))
+    return SheetEntry(project_id, problem="This project could not be looked up. Try it again on its own.")
 
 
 def record_kept_sheet(*, user: Any, project_ids: Sequence[int], ip: str | None, request_id: str) -> HistoryReview:

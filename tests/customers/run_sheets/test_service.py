@@ -1,8 +1,9 @@
 """The run-sheet service: every job through the audited lookup, side by side, in order.
 
-The lookups run in threads with their own database connections, so these tests commit
-(committed_db): a thread cannot see, or write past, a test's open transaction."""
+The lookups run in the process's pool of sheet threads, so these tests commit
+(committed_db), as a running portal does."""
 
+import threading
 import time
 
 import pytest
@@ -80,14 +81,14 @@ def test_it_keeps_a_failing_project_in_its_place_and_the_rest_unharmed(installer
 
 
 def test_it_keeps_even_an_error_of_ours_to_its_own_project(installer_user, monkeypatch):
-    real = lookups.look_up_customer
+    real = lookups._fetch
 
-    def broken_for_2144(**kwargs):
-        if kwargs["project_id"] == 2144:
+    def broken_for_2144(project_id, **kwargs):
+        if project_id == 2144:
             raise RuntimeError("a bug in the portal")
-        return real(**kwargs)
+        return real(project_id, **kwargs)
 
-    monkeypatch.setattr(lookups, "look_up_customer", broken_for_2144)
+    monkeypatch.setattr(lookups, "_fetch", broken_for_2144)
     entries = sheet(installer_user, [2143, 2144, 2145])
 
     assert entries[1].result is None and entries[1].problem.startswith("This project could not be looked up")
@@ -125,20 +126,46 @@ def test_it_refuses_an_empty_oversized_or_invalid_sheet_before_any_lookup(instal
     assert not LookupEvent.objects.exists()
 
 
-def test_it_closes_the_database_connection_of_every_thread(installer_user):
+def test_its_threads_open_no_database_connection_and_each_row_is_written_by_the_request(installer_user):
     opened = []
 
     def remember(sender, connection, **kwargs):
-        opened.append(connection)
+        opened.append(threading.current_thread().name)
 
     connection_created.connect(remember)
     try:
-        sheet(installer_user, [2143, 2144, 2145, 2146])
+        entries = sheet(installer_user, [2143, 2144, 2145, 2146])
     finally:
         connection_created.disconnect(remember)
-    threads = [connection for connection in opened if connection is not connections["default"]]
-    assert len(threads) == 4  # one per job, each audit row written on its own connection
-    assert all(connection.connection is None for connection in threads)
+    assert all(entry.result.found for entry in entries)
+    assert [name for name in opened if name.startswith("run-sheet")] == []
+    assert LookupEvent.objects.filter(request_id="sheet-req-1").count() == 4
+
+
+def test_every_sheet_shares_one_bounded_pool_and_every_job_gets_its_answer(installer_user, portal_upstream, settings):
+    settings.LOOKUP_CACHE_SECONDS = 0
+    pool = run_sheets.sheet_pool()
+    sheets = [TEN_FOUND, TEN_FOUND[::-1], TEN_FOUND[2:], TEN_FOUND[:5]]
+    results = {}
+
+    def open_sheet(number):
+        results[number] = sheet(installer_user, sheets[number])
+        connections.close_all()
+
+    threads = [threading.Thread(target=open_sheet, args=(number,)) for number in range(len(sheets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert run_sheets.sheet_pool() is pool and pool._max_workers == settings.RUN_SHEET_THREADS
+    for number, project_ids in enumerate(sheets):
+        assert [entry.project_id for entry in results[number]] == project_ids
+        assert all(entry.result.found for entry in results[number])
+    assert LookupEvent.objects.count() == sum(map(len, sheets))
+    assert {name for name in (t.name for t in threading.enumerate()) if name.startswith("run-sheet")} <= {
+        f"run-sheet_{n}" for n in range(settings.RUN_SHEET_THREADS)
+    }
 
 
 def test_it_keeps_todays_sheet_in_the_session_and_forgets_it_tomorrow(installer_user, client, settings):
