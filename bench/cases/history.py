@@ -22,6 +22,7 @@ def run(bench: Bench) -> dict:
     fill(plan)
     fill_seconds = time.perf_counter() - filled
     cold_ms, pages = _page_timings(plan)
+    report = _report_timings(plan)
     from customers.audit import verify
 
     verify_started = time.perf_counter()
@@ -36,6 +37,7 @@ def run(bench: Bench) -> dict:
         "fill_seconds": fill_seconds,
         "first_page_cold_ms": cold_ms,
         "pages_ms": pages,
+        "access_report": report,
         "export": json.loads(export.stdout.strip().splitlines()[-1]),
         "verify_seconds": verify_seconds,
         "verify": str(verification),
@@ -114,6 +116,27 @@ def _page_timings(plan: Plan) -> tuple[float, dict[str, list[float]]]:
     return cold_ms, timings
 
 
+def _report_timings(plan: Plan) -> dict:
+    """The customer access report over the whole log: the page and the signed report.json
+    (with its fresh checkpoint and a signature per row), in-process as an admin, the
+    review record included. The customer of the busy project above: as many lookups as any."""
+    from django.conf import settings
+    from django.test import Client
+
+    from bench.database import session_cookie
+
+    admin = Client()
+    admin.cookies[settings.SESSION_COOKIE_NAME] = session_cookie("bench.admin", "Admins")
+    customer = 70000 + 5 % plan.history_projects  # the customer fill() gave the busy project
+    urls = {"page": f"/history/customers/{customer}/", "report.json": f"/history/customers/{customer}/report.json"}
+    rows = len(json.loads(admin.get(urls["report.json"]).content)["rows"])
+    timings = {}
+    for name, url in urls.items():
+        admin.get(url)
+        timings[name] = [_time_get(admin, url) for _ in range(max(7, plan.runs))]
+    return {"customer": customer, "rows": rows, "ms": timings}
+
+
 def _time_get(client, url: str) -> float:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     response = client.get(url)
@@ -129,6 +152,13 @@ def summary(results: dict) -> list[Row]:
         Row(6, f"history, {name} ({h['rows']:,} events)", f"{spread(runs)} ms", "< 50 ms", median(runs) < 50)
         for name, runs in h["pages_ms"].items()
     ]
+    report = h.get("access_report")
+    if report:
+        rows += [
+            Row(6, f"customer access report, {name} ({report['rows']} rows of {h['rows']:,} events)",
+                f"{spread(runs)} ms", "< 200 ms", median(runs) < 200)
+            for name, runs in report["ms"].items()
+        ]  # fmt: skip
     return [
         *rows,
         Row(6, "CSV export of every event", f"{export['rows_per_s']:,.0f} rows/s", "> 100,000 rows/s",
@@ -152,6 +182,11 @@ def details(results: dict, plan: Plan) -> list[str]:
         "| page | median (range), ms |",
         "|---|---|",
         *(f"| {name} | {spread(runs)} |" for name, runs in h["pages_ms"].items()),
+        *(
+            f"| customer access report, {name} (customer {h['access_report']['customer']}, "
+            f"{h['access_report']['rows']} rows) | {spread(runs)} |"
+            for name, runs in h.get("access_report", {}).get("ms", {}).items()
+        ),
         "",
         f"CSV export of all {export['rows']:,} rows: {export['seconds']:.1f} s, {export['rows_per_s']:,.0f} rows/s, "
         f"peak RSS {export['peak_rss_mb']:.0f} MB (whole Python process). "
