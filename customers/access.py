@@ -56,3 +56,14 @@ def held_roles(user: Any) -> list[str]:
         return []
     names = set(user.groups.values_list("name", flat=True))
     return [role for role in LOOK_UP_ROLES if role in names]
+
+
+def role_at_the_time(user: Any) -> str:
+    """The roles written on a user's audit rows: "Sales", "Sales, Admins", "superuser", or
+    "" for none. Read once per request (kept on the request's user object)."""
+    cached = getattr(user, "_portal_role", None)
+    if cached is None:
+        roles = ", ".join(held_roles(user))
+        cached = roles or ("superuser" if getattr(user, "is_superuser", False) else "")
+        user._portal_role = cached
+    return cached

@@ -76,6 +76,15 @@ class LookupEvent(models.Model):
         editable=False,
         help_text="Why the staff member looked the customer up, in their words or a picked reason.",
     )
+    # NULL for lookups made before it was recorded, as for auth_method and reason.
+    role = models.CharField(  # noqa: DJ001
+        "role at the time",
+        max_length=64,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The staff member's portal roles when they looked up (empty: none). Empty for older lookups.",
+    )
     prev_hash = models.CharField(
         "previous hash", max_length=64, editable=False, help_text="The hash of the event before this one."
     )

@@ -34,7 +34,7 @@ LOOKUP_FIELDS = (
 # written before them still verifies as it was. auth_method came first and is hashed as
 # a bare value (as it always was); later ones as [name, value], so no value can be
 # moved from one column to another without changing the hash.
-LOOKUP_LATER_FIELDS = ("auth_method", "reason")
+LOOKUP_LATER_FIELDS = ("auth_method", "reason", "role")
 
 REVIEW_FIELDS = (
     "sequence",
@@ -77,6 +77,8 @@ def lookup_hashed_values(values: dict[str, Any]) -> list[Any]:
         hashed.append(values["auth_method"])
     if values.get("reason") is not None:
         hashed.append(["reason", values["reason"]])
+    if values.get("role") is not None:
+        hashed.append(["role", values["role"]])
     return hashed
 
 

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import AuthMethod
+from customers import access
 from customers.audit import chain, checkpoints, heads
 from customers.audit import stream as audit_stream
 from customers.models import Channel, HistoryReview, LookupEvent
@@ -60,6 +61,7 @@ def record_lookup(
         cache_hit=cache_hit,
         auth_method=auth_method,
         reason=reason[: LookupEvent._meta.get_field("reason").max_length] if reason else None,
+        role=access.role_at_the_time(user)[: LookupEvent._meta.get_field("role").max_length],
     )
 
 

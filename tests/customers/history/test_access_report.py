@@ -97,6 +97,9 @@ def test_it_lists_every_lookup_that_showed_the_customer_across_their_projects(ad
     ]
     assert report.first_access == lookups[0].created_at
     assert report.last_access == lookups[5].created_at
+    # Who, as what: the role each had when they looked.
+    for who in ("sam.sales (Sales)", "ivy.installer (Installers)", "ada.admin (Admins)"):
+        assert who in " ".join(page.replace('<span class="role">', "").replace("</span>", "").split())
     for shown in ("req-a", "req-c", "req-f", "Customer called", "cli", "req-d", "req-e"):
         assert shown in page
     # Nothing of the other customer: not their ID, nor the lookups that showed them.
@@ -234,6 +237,7 @@ EDITS = {
     "cache_hit": True,
     "auth_method": "oidc",
     "reason": "edited reason",
+    "role": "Admins",
     "prev_hash": "0" * 64,
     "hash": "f" * 64,
     "line": 9,
