@@ -3,10 +3,12 @@
 Two roles. The owner (``DATABASE_OWNER_URL``) owns every table: it runs ``migrate``,
 ``grant_app_privileges`` and ``prune_audit_log``. The app's role (``DATABASE_URL``), the
 one the web server connects as, may read and write the portal's ordinary tables but only
-append to the audit log: no UPDATE, DELETE or TRUNCATE on an audit table, no way into the
-prune's gate, and, not being the owner or a superuser, no way to switch the append-only
-triggers off (``ALTER TABLE ... DISABLE TRIGGER`` needs the owner). ``check --deploy``
-refuses a role that could (``customers/checks.py``).
+append to the audit log, and only through the owner's append functions (migration 0012):
+no INSERT, UPDATE, DELETE or TRUNCATE on an audit table, so it never chooses a row's
+sequence, time or hash; no way into the prune's gate; and, not being the owner or a
+superuser, no way to switch the append-only triggers off (``ALTER TABLE ... DISABLE
+TRIGGER`` needs the owner) or to replace a function. ``check --deploy`` refuses a role
+that could (``customers/checks.py``).
 """
 
 from __future__ import annotations
@@ -18,14 +20,21 @@ from customers.models import AuditAnchor, AuditGate, HistoryReview, LookupEvent
 
 # What the app's role may do to each audit table; anything else is revoked.
 AUDIT_TABLE_PRIVILEGES: dict[str, tuple[str, ...]] = {
-    LookupEvent._meta.db_table: ("SELECT", "INSERT"),
-    HistoryReview._meta.db_table: ("SELECT", "INSERT"),
+    # Appended through APPEND_FUNCTIONS only.
+    LookupEvent._meta.db_table: ("SELECT",),
+    HistoryReview._meta.db_table: ("SELECT",),
     # Written by the prune only, which runs as the owner; read by the chain's verifier.
     AuditAnchor._meta.db_table: ("SELECT",),
     # A row here lets DELETE past the triggers: only the owner's prune may write one.
     AuditGate._meta.db_table: (),
 }
-_FORBIDDEN = ("UPDATE", "DELETE", "TRUNCATE")
+# SECURITY DEFINER functions owned by the owner (migration 0012): the app's role may EXECUTE them.
+APPEND_FUNCTIONS = (
+    "customers_lookupevent_append(bigint, text, bigint, text, bigint, text, inet, text, text, integer, boolean, "
+    "text, text, text)",
+    "customers_historyreview_append(bigint, text, text, jsonb, bigint, inet, text)",
+)
+_FORBIDDEN = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
 _ORDINARY = "SELECT, INSERT, UPDATE, DELETE"
 
 
@@ -52,6 +61,7 @@ def grant_app_privileges(*, owner: BaseDatabaseWrapper, app_role: str) -> list[s
         else:
             statements.append(f"GRANT {_ORDINARY} ON {name} TO {role}")
     statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quote('public')} TO {role}")
+    statements.extend(f"GRANT EXECUTE ON FUNCTION {function} TO {role}" for function in APPEND_FUNCTIONS)
     # One transaction: a server already serving never sees the moment between REVOKE and GRANT.
     with transaction.atomic(using=owner.alias), owner.cursor() as cursor:
         for statement in statements:
@@ -79,8 +89,16 @@ def role_problems(connection: BaseDatabaseWrapper) -> list[str]:
         )
         for table, owner in cursor.fetchall():
             problems.append(f"the database role {role!r} owns {table} (or may act as its owner {owner!r})")
+        # Owning an append function, or acting as its owner, allows replacing it.
+        cursor.execute(
+            "SELECT p.proname FROM pg_proc p WHERE p.oid = ANY(%s::regprocedure[]) "
+            "AND pg_has_role(current_user, p.proowner, 'MEMBER') ORDER BY p.proname",
+            [list(APPEND_FUNCTIONS)],
+        )
+        for (function,) in cursor.fetchall():
+            problems.append(f"the database role {role!r} owns the audit function {function} (or may act as its owner)")
         for table, allowed in AUDIT_TABLE_PRIVILEGES.items():
-            for privilege in (*_FORBIDDEN, *({"INSERT"} - set(allowed))):
+            for privilege in (p for p in _FORBIDDEN if p not in allowed):
                 cursor.execute("SELECT has_table_privilege(current_user, to_regclass(%s), %s)", [table, privilege])
                 if cursor.fetchone()[0]:
                     problems.append(f"the database role {role!r} has {privilege} on {table}")

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.models import AuthMethod
 from customers import access
-from customers.audit import chain, checkpoints, heads
+from customers.audit import checkpoints, heads
 from customers.audit import stream as audit_stream
 from customers.models import Channel, HistoryReview, LookupEvent
 from customers.outcomes import Outcome
@@ -113,43 +113,48 @@ def append(**fields: Any) -> LookupEvent:
     return event
 
 
-# Stand-ins for what only the database knows under the lock (the sequence, the time, the
-# previous hash): the canonical text is cut at them, and the function joins it up again.
-_UNDER_LOCK = {"sequence": "\x01sequence", "created_at": "\x01created_at", "prev_hash": "\x01prev_hash"}
+# PostgreSQL: the functions of migration 0010, run as the tables' owner (the app's role may
+# not INSERT). They take the lock, the sequence, the time and the previous hash, and hash
+# the row in SQL; the verifier recomputes every hash in Python.
 _COLUMNS = (*heads.CHAIN_FIELDS[2:-1], *heads.LATER_CHAIN_FIELDS)
-_PLACEHOLDERS = ", ".join(["%s"] * (len(_COLUMNS) + 4))
-_APPEND_SQL = f"SELECT * FROM customers_lookupevent_append({_PLACEHOLDERS})"  # noqa: S608 - placeholders only
-
-
-def _canonical_pieces(event: LookupEvent) -> list[str]:
-    """The canonical text before the sequence, between it and the time, between the time
-    and the previous hash, and after it; the stand-ins' quotes are cut off with them."""
-    values = {name: getattr(event, name) for name in (*heads.CHAIN_FIELDS, *heads.LATER_CHAIN_FIELDS)} | _UNDER_LOCK
-    text = chain.canonical_json(chain.lookup_hashed_values(values))
-    pieces = []
-    for name in ("sequence", "created_at", "prev_hash"):
-        before, text = text.split(json.dumps(_UNDER_LOCK[name], ensure_ascii=False), 1)
-        pieces.append(before)
-    return [*pieces, text]
+_APPEND_SQL = f"SELECT * FROM customers_lookupevent_append({', '.join(['%s'] * len(_COLUMNS))})"  # noqa: S608
+_REVIEW_COLUMNS = ("user_id", "username", "kind", "detail", "rows", "ip", "request_id")
+_APPEND_REVIEW_SQL = "SELECT * FROM customers_historyreview_append(%s, %s, %s, %s::jsonb, %s, %s, %s)"
 
 
 def _append_in_one_round_trip(fields: dict[str, Any]) -> LookupEvent:
-    """PostgreSQL: lock, head, hash and INSERT in one database function (migration 0009),
-    one statement, committed when it returns unless the caller holds a transaction open.
-    It hashes the same canonical text as ``chain.lookup_hash``; the verifier recomputes it."""
+    """PostgreSQL: one statement, committed when it returns unless the caller holds a
+    transaction open."""
     event = LookupEvent(**fields)
     with connection.cursor() as cursor:
-        cursor.execute(_APPEND_SQL, [*(getattr(event, name) for name in _COLUMNS), *_canonical_pieces(event)])
+        cursor.execute(_APPEND_SQL, [getattr(event, name) for name in _COLUMNS])
         event.pk, event.sequence, event.created_at, event.prev_hash, event.hash = cursor.fetchone()
     event._state.adding = False
     event._state.db = connection.alias
     return event
 
 
+def _append_review_in_one_round_trip(fields: dict[str, Any]) -> HistoryReview:
+    review = HistoryReview(**fields)
+    values = [getattr(review, name) for name in _REVIEW_COLUMNS]
+    values[_REVIEW_COLUMNS.index("detail")] = json.dumps(review.detail, ensure_ascii=False)
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND_REVIEW_SQL, values)
+        review.pk, review.sequence, review.created_at, review.prev_hash, review.hash = cursor.fetchone()
+    review._state.adding = False
+    review._state.db = connection.alias
+    return review
+
+
 def append_review(**fields: Any) -> HistoryReview:
     """Append one review record to its chain. Only ``record_review`` calls this."""
     # Stored as JSON and read back as JSON: hash what a reader will see.
     fields["detail"] = json.loads(json.dumps(fields.get("detail") or {}))
+    if connection.vendor == "postgresql":
+        fields = {**fields, "ip": heads.IP_FIELD.get_prep_value(fields.get("ip"))}
+        review = _append_review_in_one_round_trip(fields)
+        transaction.on_commit(functools.partial(_published, "review", review.sequence, review), robust=True)
+        return review
     with transaction.atomic():
         heads.lock(heads.REVIEW_LOCK_KEY)
         sequence, prev_hash = heads.review_head()
