@@ -37,7 +37,8 @@ class ReportRefused(Exception):
 def parse_id(text: str, what: str) -> int:
     """A customer or project ID from what an admin typed (``#2143`` and spaces allowed)."""
     raw = text.strip().lstrip("#").strip()
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw or 0) <= MAX_ID or len(raw) > 19:
+    # The length first: int() refuses (ValueError) a string of thousands of digits.
+    if len(raw) > 19 or not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
         raise ReportRefused(f"A {what} ID is a whole number such as 2143, not “{text.strip()[:40]}”.")
     return int(raw)
 

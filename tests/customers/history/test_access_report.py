@@ -144,6 +144,9 @@ def test_it_resolves_a_project_to_the_customer_the_log_recorded(admin_client, lo
         ("/history/customers/?project=2151", 400, "No lookup of project 2151 showed a customer"),
         ("/history/customers/abc/", 404, "A customer ID is a whole number such as 2143, not “abc”."),
         ("/history/customers/99999999999999999999999/", 404, "A customer ID is a whole number"),
+        ("/history/customers/" + "9" * 5000 + "/", 404, "A customer ID is a whole number"),
+        ("/history/customers/?project=" + "9" * 5000, 400, "A project ID is a whole number"),
+        ("/history/customers/0/", 404, "A customer ID is a whole number"),
         ("/history/customers/6001/", 404, "No lookup in the log showed customer 6001: there is nothing to report."),
         ("/history/customers/5001/?project=2144", 404, "The log does not record project 2144 for customer 5001."),
         ("/history/customers/6001/report.json", 404, "No lookup in the log showed customer 6001"),
@@ -394,3 +397,21 @@ def test_another_sites_link_cannot_make_a_report_through_an_admins_browser(admin
 
     same_site = admin_client.get(url, HTTP_SEC_FETCH_SITE="same-origin")
     assert same_site.status_code in (200, 302)
+
+
+@pytest.mark.django_db
+def test_a_lookup_from_before_roles_were_recorded_says_so_and_still_verifies(admin_client, sales_user, tmp_path):
+    from customers.audit import log as audit_log
+
+    old = audit_log.append(
+        user=sales_user, username="sam.sales", project_id=2143, outcome="found", channel="web",
+        customer_id=CUSTOMER, request_id="req-old", role=None,
+    )  # fmt: skip
+    assert old.role is None
+
+    page = " ".join(admin_client.get(f"/history/customers/{CUSTOMER}/").content.decode().split())
+    assert 'sam.sales <span class="role">(role not recorded)</span>' in page
+    statement = _statement(admin_client)
+    assert statement["rows"][0]["role"] is None
+    ok, said = _verify(statement, tmp_path)
+    assert ok, said
