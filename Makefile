@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-smoke sandbox screenshots clean requirements
+.PHONY: run test faults lint bench bench-smoke sandbox screenshots clean requirements
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ run: $(VENV)/.installed .env
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fault suite (tests/faults): the portal under gunicorn while its neighbours fail, on a
+# PostgreSQL and a Redis of its own (ports 8220-8229, FAULTS_PORT_BASE); not part of `make test`.
+faults: $(VENV)/.installed
+	$(PY) -m pytest -m faults tests/faults $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed .env
 	$(VENV)/bin/ruff check .

@@ -204,6 +204,11 @@ def _render_lookup(
     context = {"form": form, "recent": _recent_lookups(request), **_reason_context(request, context), **context}
     template = "customers/_lookup.html" if request.htmx else "customers/lookup.html"
     response = render(request, template, context, status=status)
+    if context.get("result") is not None:
+        # An audited outcome, a 502 or 503 from Solar Proof among them, is told already: by
+        # the lookup's own line, and an outage once, by its circuit breaker. Without this
+        # django.request would add an ERROR line for every such page during an outage.
+        response._has_been_logged = True  # type: ignore[attr-defined]
     # One URL, two bodies: caches and the back button must not mix the partial and the page.
     patch_vary_headers(response, ["HX-Request"])
     return response

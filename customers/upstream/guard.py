@@ -32,7 +32,9 @@ from solarproof_portal import circuits, metrics
 
 # A single lookup waits at most this long (and at most a quarter of its budget) for a
 # free slot: long enough to ride out a burst, short enough not to hold the thread.
-SLOT_WAIT_SECONDS = 0.5
+SLOT_WAIT_SECONDS = 0.1
+# A slot held this long is not about to be freed: nobody waits for one then.
+STUCK_SECONDS = 0.5
 
 
 class SolarProofDown(UpstreamUnavailable):
@@ -76,29 +78,33 @@ def breaker() -> circuits.Breaker:
 class _Bulkhead:
     def __init__(self) -> None:
         self._condition = threading.Condition()
-        self._in_use = 0
+        self._started: list[float] = []  # when each call in flight took its slot
 
     @property
     def in_use(self) -> int:
-        return self._in_use
+        return len(self._started)
 
     @contextmanager
     def slot(self, *, wait: float) -> Iterator[None]:
         limit = settings.SOLARPROOF_MAX_CONCURRENT
         deadline = time.monotonic() + wait
         with self._condition:
-            while self._in_use >= limit:
+            while len(self._started) >= limit:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                # Every slot held for a while means Solar Proof is slow or hung: no slot is
+                # coming soon, and waiting would only hold this thread too.
+                stuck = time.monotonic() - max(self._started) > STUCK_SECONDS
+                if remaining <= 0 or stuck:
                     metrics.UPSTREAM_TURNED_AWAY.labels(reason="bulkhead_full").inc()
-                    raise SolarProofBusy(f"{self._in_use} calls in flight")
+                    raise SolarProofBusy(f"{len(self._started)} calls in flight")
                 self._condition.wait(remaining)
-            self._in_use += 1
+            mine = time.monotonic()
+            self._started.append(mine)
         try:
             yield
         finally:
             with self._condition:
-                self._in_use -= 1
+                self._started.remove(mine)
                 self._condition.notify()
 
 
