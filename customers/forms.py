@@ -11,6 +11,10 @@ from customers.lookups import MAX_PROJECT_ID
 _PROJECT_ID = re.compile(r"(?:project(?:\s*id)?)?\s*(?:no\.?|number)?\s*[#:]?\s*([0-9]{1,10})", re.IGNORECASE)
 
 
+# The same forms with any number of digits, to tell a number too long from one that is not a number.
+_PROJECT_DIGITS = re.compile(_PROJECT_ID.pattern.replace("{1,10}", "+"), re.IGNORECASE)
+
+
 def parse_project_id(text: str) -> int | None:
     match = _PROJECT_ID.fullmatch(text.strip())
     if not match:
@@ -37,8 +41,16 @@ class ProjectSearchForm(forms.Form):
     )
 
     def clean_project(self) -> int:
-        project_id = parse_project_id(self.cleaned_data["project"])
+        typed = self.cleaned_data["project"]
+        project_id = parse_project_id(typed)
         if project_id is None:
+            digits = _PROJECT_DIGITS.fullmatch(typed.strip())
+            if digits and int(digits[1]) > MAX_PROJECT_ID:
+                # A whole number, only too large: say what the limit is, not what it is not.
+                raise forms.ValidationError(
+                    f"That number is too large for a project ID: they go up to {MAX_PROJECT_ID} "
+                    f"({len(str(MAX_PROJECT_ID))} digits)."
+                )
             raise forms.ValidationError("A project ID is a whole number such as 2143 (you can paste “Project #2143”).")
         return project_id
 

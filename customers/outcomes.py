@@ -21,7 +21,8 @@ class Outcome(models.TextChoices):
     API_KEY_INVALID = "api_key_invalid", "The portal's Solar Proof key was refused: tell an administrator"
     INVALID_PARAMETERS = "invalid_parameters", "Solar Proof said the request was incomplete: tell an administrator"
     UPSTREAM_ERROR = "upstream_error", "Solar Proof gave an answer the portal could not read"
-    UPSTREAM_UNAVAILABLE = "upstream_unavailable", "Solar Proof did not answer"
+    # A timeout, a refused connection, or Solar Proof's own 502-504: the result page says which.
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable", "Solar Proof was unavailable"
     RATE_LIMITED = "rate_limited", "Too many lookups in a short time"
 
     @property

@@ -68,7 +68,15 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
     form = ProjectSearchForm({"project": str(project_id)})
     if not form.is_valid():
         return _render_lookup(request, form, status=400)
+    if _VISIT_FIELDS & request.GET.keys():
+        # Sent back by site_visit_ics: the visit form as it was filled in, with what is wrong.
+        visit_form = SiteVisitForm(request.GET)
+        if not visit_form.is_valid():
+            return _project_response(request, form.cleaned_data["project"], visit_form=visit_form, status=400)
     return _project_response(request, form.cleaned_data["project"])
+
+
+_VISIT_FIELDS = set(SiteVisitForm.base_fields)
 
 
 def _reason_form(request: HttpRequest) -> ReasonForm:
@@ -185,7 +193,14 @@ def site_visit_ics(request: HttpRequest, project_id: int) -> HttpResponse:
         return _render_lookup(request, form, status=400)
     visit_form = SiteVisitForm(request.GET)
     if not visit_form.is_valid():
-        return _project_response(request, project_id, visit_form=visit_form, status=400)
+        if cross_site.is_cross_site(request):
+            _require_look_up_role(request)
+            return cross_site.confirmation(request, project_ids=[project_id])
+        # The form again, with its message, on the project's own page: the address bar
+        # names a page (reloading shows the same), not a calendar file that never came.
+        url = f"{reverse('customers:project', kwargs={'project_id': project_id})}?{request.GET.urlencode()}"
+        cross_site.pass_on_vouch(request, url)
+        return redirect(url)
     start, minutes = visit_form.cleaned_data["start"], int(visit_form.cleaned_data["minutes"])
     return _download(
         request,

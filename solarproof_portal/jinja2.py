@@ -49,6 +49,7 @@ def environment(**options: Any) -> jinja2.Environment:
         static_prefix=static_prefix,
         htmx_script=htmx_script,
         form_rows=form_rows,
+        form_errors=form_errors,
     )
     env.filters.update(
         spaceless=spaceless,
@@ -155,23 +156,34 @@ def linebreaksbr(value: str) -> str:
 _unbound_rows: dict[tuple[object, ...], SafeString] = {}
 
 
-def form_rows(form: forms.Form) -> SafeString:
-    """Each field as ``<p>label widget [error]</p>``. Django renders every widget through
-    its form renderer's templates (about a millisecond for the site-visit form on each
-    result page), yet an unbound form comes out the same every time: its rows are
-    rendered once per process. A bound form, with its values and errors, always afresh."""
+def form_rows(form: forms.Form, *, errors_id: str = "") -> SafeString:
+    """Each field as ``<p>label widget</p>``; a field with an error is marked invalid and
+    described by ``errors_id``, the one message ``form_errors`` puts below the row (inside
+    a row, the message pushed the other fields and the button about). Django renders every
+    widget through its form renderer's templates (about a millisecond for the site-visit
+    form on each result page), yet an unbound form comes out the same every time: its rows
+    are rendered once per process. A bound form, with its values and errors, always afresh."""
     key = (type(form), form.prefix, form.auto_id, repr(sorted(form.initial.items())))
     if not form.is_bound and key in _unbound_rows:
         return _unbound_rows[key]
     rows = mark_safe(  # noqa: S308 - every part is escaped by format_html or by Django's widgets
-        "".join(format_html("<p>{} {}{}</p>", field.label_tag(), field, _first_error(field)) for field in form)
+        "".join(format_html("<p>{} {}</p>", field.label_tag(), _widget(field, errors_id)) for field in form)
     )
     if not form.is_bound:
         _unbound_rows[key] = rows
     return rows
 
 
-def _first_error(field: forms.BoundField) -> str:
+def _widget(field: forms.BoundField, errors_id: str) -> str:
     if not field.errors:
-        return ""
-    return format_html('<span class="field-error" role="alert">{}</span>', field.errors[0])
+        return field.as_widget()
+    attrs = {"aria-invalid": "true", **({"aria-describedby": errors_id} if errors_id else {})}
+    return field.as_widget(attrs=attrs)
+
+
+def form_errors(form: forms.Form, *, id: str) -> SafeString:  # noqa: A002 - the HTML attribute's name
+    """The form's errors (the first of each field, then the form's own) in one alert."""
+    messages = [field.errors[0] for field in form if field.errors] + list(form.non_field_errors())
+    if not messages:
+        return mark_safe("")
+    return format_html('<p class="field-error" id="{}" role="alert">{}</p>', id, " ".join(messages))

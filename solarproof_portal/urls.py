@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics_page, name="metrics"),
+    path("favicon.ico", renewal_exempt(views.favicon), name="favicon"),
     path("", include("customers.urls")),
 ]
 

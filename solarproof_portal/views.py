@@ -1,5 +1,5 @@
-"""The project-level pages: health probes for load balancers and containers, and the
-error pages Django falls back on (403, 500)."""
+"""The project-level pages: health probes for load balancers and containers, the
+browser's /favicon.ico, and the error pages Django falls back on (403, 500)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import sys
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -51,6 +53,15 @@ def metrics_page(request: HttpRequest) -> HttpResponse:
         raise Http404
     body, content_type = metrics.exposition()
     return HttpResponse(body, content_type=content_type)
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on pages that name no icon (Django's admin): the
+    portal's own, rather than a 404 in every admin page's console."""
+    response = HttpResponsePermanentRedirect(static("favicon.svg"))
+    patch_cache_control(response, public=True, max_age=86_400)
+    return response
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,75 +15,179 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AuditAnchor',
+            name="AuditAnchor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='time')),
-                ('username', models.CharField(editable=False, help_text='Who ran the prune.', max_length=150)),
-                ('through_sequence', models.PositiveBigIntegerField(editable=False, help_text='The last sequence removed.', unique=True)),
-                ('through_hash', models.CharField(editable=False, help_text='The hash of the last event removed.', max_length=64)),
-                ('events_pruned', models.PositiveBigIntegerField(editable=False)),
-                ('older_than_days', models.PositiveIntegerField(editable=False)),
-                ('signature', models.CharField(blank=True, editable=False, help_text='HMAC-SHA256 with AUDIT_SIGNING_KEY, when set.', max_length=64)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name="time"),
+                ),
+                ("username", models.CharField(editable=False, help_text="Who ran the prune.", max_length=150)),
+                (
+                    "through_sequence",
+                    models.PositiveBigIntegerField(editable=False, help_text="The last sequence removed.", unique=True),
+                ),
+                (
+                    "through_hash",
+                    models.CharField(editable=False, help_text="The hash of the last event removed.", max_length=64),
+                ),
+                ("events_pruned", models.PositiveBigIntegerField(editable=False)),
+                ("older_than_days", models.PositiveIntegerField(editable=False)),
+                (
+                    "signature",
+                    models.CharField(
+                        blank=True,
+                        editable=False,
+                        help_text="HMAC-SHA256 with AUDIT_SIGNING_KEY, when set.",
+                        max_length=64,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'audit log prune',
-                'ordering': ['-through_sequence'],
+                "verbose_name": "audit log prune",
+                "ordering": ["-through_sequence"],
             },
         ),
         migrations.CreateModel(
-            name='AuditGate',
+            name="AuditGate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
             ],
             options={
-                'verbose_name': 'audit prune gate',
+                "verbose_name": "audit prune gate",
             },
         ),
         migrations.CreateModel(
-            name='HistoryReview',
+            name="HistoryReview",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='time')),
-                ('username', models.CharField(editable=False, max_length=150)),
-                ('kind', models.CharField(choices=[('view', 'Viewed history'), ('export', 'Exported CSV')], editable=False, max_length=8)),
-                ('filters', models.JSONField(default=dict, editable=False, help_text='The filters in force.')),
-                ('rows', models.PositiveBigIntegerField(editable=False, help_text='Rows exported; for a page view, rows shown.', null=True)),
-                ('ip', models.GenericIPAddressField(blank=True, editable=False, null=True, verbose_name='IP address')),
-                ('request_id', models.CharField(blank=True, editable=False, max_length=64, verbose_name='request ID')),
-                ('user', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='history_reviews', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name="time"),
+                ),
+                ("username", models.CharField(editable=False, max_length=150)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("view", "Viewed history"), ("export", "Exported CSV")], editable=False, max_length=8
+                    ),
+                ),
+                ("filters", models.JSONField(default=dict, editable=False, help_text="The filters in force.")),
+                (
+                    "rows",
+                    models.PositiveBigIntegerField(
+                        editable=False, help_text="Rows exported; for a page view, rows shown.", null=True
+                    ),
+                ),
+                ("ip", models.GenericIPAddressField(blank=True, editable=False, null=True, verbose_name="IP address")),
+                ("request_id", models.CharField(blank=True, editable=False, max_length=64, verbose_name="request ID")),
+                (
+                    "user",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="history_reviews",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'history review',
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['-created_at'], name='review_time_idx')],
+                "verbose_name": "history review",
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["-created_at"], name="review_time_idx")],
             },
         ),
         migrations.CreateModel(
-            name='LookupEvent',
+            name="LookupEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sequence', models.PositiveBigIntegerField(editable=False, unique=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='time')),
-                ('username', models.CharField(editable=False, help_text='The username at the time of the lookup.', max_length=150)),
-                ('project_id', models.PositiveBigIntegerField(editable=False, verbose_name='project ID')),
-                ('outcome', models.CharField(choices=[('found', 'Found'), ('project_not_found', 'Project not found'), ('no_customer', 'No customer assigned'), ('not_authorised', 'Not authorised'), ('api_key_invalid', 'API key invalid'), ('invalid_parameters', 'Invalid parameters'), ('upstream_error', 'Upstream error'), ('upstream_unavailable', 'Upstream unavailable'), ('rate_limited', 'Rate limited')], editable=False, max_length=32)),
-                ('customer_id', models.PositiveBigIntegerField(blank=True, editable=False, help_text="Solar Proof's customer ID, when found.", null=True, verbose_name='customer ID')),
-                ('channel', models.CharField(choices=[('web', 'Web'), ('cli', 'Command line')], editable=False, max_length=8)),
-                ('ip', models.GenericIPAddressField(blank=True, editable=False, null=True, verbose_name='IP address')),
-                ('user_agent', models.CharField(blank=True, editable=False, max_length=300)),
-                ('request_id', models.CharField(blank=True, editable=False, max_length=64, verbose_name='request ID')),
-                ('duration_ms', models.PositiveIntegerField(default=0, editable=False, verbose_name='duration (ms)')),
-                ('cache_hit', models.BooleanField(default=False, editable=False)),
-                ('prev_hash', models.CharField(editable=False, help_text='The hash of the event before this one.', max_length=64, verbose_name='previous hash')),
-                ('hash', models.CharField(editable=False, help_text="SHA-256 of this event's stored values and the previous hash.", max_length=64)),
-                ('user', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='lookup_events', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("sequence", models.PositiveBigIntegerField(editable=False, unique=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name="time"),
+                ),
+                (
+                    "username",
+                    models.CharField(
+                        editable=False, help_text="The username at the time of the lookup.", max_length=150
+                    ),
+                ),
+                ("project_id", models.PositiveBigIntegerField(editable=False, verbose_name="project ID")),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("found", "Found"),
+                            ("project_not_found", "Project not found"),
+                            ("no_customer", "No customer assigned"),
+                            ("not_authorised", "Not authorised"),
+                            ("api_key_invalid", "API key invalid"),
+                            ("invalid_parameters", "Invalid parameters"),
+                            ("upstream_error", "Upstream error"),
+                            ("upstream_unavailable", "Upstream unavailable"),
+                            ("rate_limited", "Rate limited"),
+                        ],
+                        editable=False,
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "customer_id",
+                    models.PositiveBigIntegerField(
+                        blank=True,
+                        editable=False,
+                        help_text="Solar Proof's customer ID, when found.",
+                        null=True,
+                        verbose_name="customer ID",
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(choices=[("web", "Web"), ("cli", "Command line")], editable=False, max_length=8),
+                ),
+                ("ip", models.GenericIPAddressField(blank=True, editable=False, null=True, verbose_name="IP address")),
+                ("user_agent", models.CharField(blank=True, editable=False, max_length=300)),
+                ("request_id", models.CharField(blank=True, editable=False, max_length=64, verbose_name="request ID")),
+                ("duration_ms", models.PositiveIntegerField(default=0, editable=False, verbose_name="duration (ms)")),
+                ("cache_hit", models.BooleanField(default=False, editable=False)),
+                (
+                    "prev_hash",
+                    models.CharField(
+                        editable=False,
+                        help_text="The hash of the event before this one.",
+                        max_length=64,
+                        verbose_name="previous hash",
+                    ),
+                ),
+                (
+                    "hash",
+                    models.CharField(
+                        editable=False,
+                        help_text="SHA-256 of this event's stored values and the previous hash.",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="lookup_events",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'lookup event',
-                'ordering': ['-sequence'],
-                'permissions': [('look_up_customer', 'Can look up a customer by project ID')],
-                'indexes': [models.Index(fields=['created_at'], name='lookup_time_idx'), models.Index(fields=['user', '-sequence'], name='lookup_user_seq_idx'), models.Index(fields=['username', '-sequence'], name='lookup_username_seq_idx'), models.Index(fields=['project_id', '-sequence'], name='lookup_project_seq_idx'), models.Index(fields=['outcome', '-sequence'], name='lookup_outcome_seq_idx')],
+                "verbose_name": "lookup event",
+                "ordering": ["-sequence"],
+                "permissions": [("look_up_customer", "Can look up a customer by project ID")],
+                "indexes": [
+                    models.Index(fields=["created_at"], name="lookup_time_idx"),
+                    models.Index(fields=["user", "-sequence"], name="lookup_user_seq_idx"),
+                    models.Index(fields=["username", "-sequence"], name="lookup_username_seq_idx"),
+                    models.Index(fields=["project_id", "-sequence"], name="lookup_project_seq_idx"),
+                    models.Index(fields=["outcome", "-sequence"], name="lookup_outcome_seq_idx"),
+                ],
             },
         ),
     ]

@@ -5,15 +5,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0003_append_only_triggers'),
+        ("customers", "0003_append_only_triggers"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='lookupevent',
-            name='auth_method',
-            field=models.CharField(blank=True, choices=[('oidc', 'Company account'), ('local', 'Username and password')], editable=False, help_text='How the user had signed in. Empty for the command line and for lookups made before it was recorded.', max_length=8, null=True, verbose_name='signed in with'),
+            model_name="lookupevent",
+            name="auth_method",
+            field=models.CharField(
+                blank=True,
+                choices=[("oidc", "Company account"), ("local", "Username and password")],
+                editable=False,
+                help_text="How the user had signed in. Empty for the command line and for lookups made before it was recorded.",
+                max_length=8,
+                null=True,
+                verbose_name="signed in with",
+            ),
         ),
     ]

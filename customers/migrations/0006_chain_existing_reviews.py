@@ -14,7 +14,10 @@ def chain_reviews(apps, schema_editor):
         review.sequence = sequence
         review.prev_hash = prev
         # Read back as stored (JSON, microseconds) so the hash matches what verification reads.
-        values = {name: getattr(review, name) for name in ("created_at", "user_id", "username", "kind", "detail", "rows", "ip", "request_id")}
+        values = {
+            name: getattr(review, name)
+            for name in ("created_at", "user_id", "username", "kind", "detail", "rows", "ip", "request_id")
+        }
         review.hash = prev = review_hash({**values, "sequence": sequence, "prev_hash": review.prev_hash})
         review.save(update_fields=["sequence", "prev_hash", "hash"])
 

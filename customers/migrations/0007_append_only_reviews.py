@@ -78,25 +78,24 @@ def _run(statements_by_vendor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0006_chain_existing_reviews'),
+        ("customers", "0006_chain_existing_reviews"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='historyreview',
-            name='hash',
+            model_name="historyreview",
+            name="hash",
             field=models.CharField(editable=False, max_length=64),
         ),
         migrations.AlterField(
-            model_name='historyreview',
-            name='prev_hash',
-            field=models.CharField(editable=False, max_length=64, verbose_name='previous hash'),
+            model_name="historyreview",
+            name="prev_hash",
+            field=models.CharField(editable=False, max_length=64, verbose_name="previous hash"),
         ),
         migrations.AlterField(
-            model_name='historyreview',
-            name='sequence',
+            model_name="historyreview",
+            name="sequence",
             field=models.PositiveBigIntegerField(editable=False, unique=True),
         ),
         migrations.RunPython(

@@ -4,15 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0007_append_only_reviews'),
+        ("customers", "0007_append_only_reviews"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='lookupevent',
-            name='outcome',
-            field=models.CharField(choices=[('found', 'Found'), ('project_not_found', 'Solar Proof has no project with that ID'), ('no_customer', 'That project exists, but no customer is assigned to it yet'), ('not_authorised', 'Refused by the portal: no role that may look up customers'), ('upstream_not_authorised', 'Solar Proof does not allow the portal to see this project'), ('api_key_invalid', "The portal's Solar Proof key was refused: tell an administrator"), ('invalid_parameters', 'Solar Proof said the request was incomplete: tell an administrator'), ('upstream_error', 'Solar Proof gave an answer the portal could not read'), ('upstream_unavailable', 'Solar Proof did not answer'), ('rate_limited', 'Too many lookups in a short time')], editable=False, max_length=32),
+            model_name="lookupevent",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("found", "Found"),
+                    ("project_not_found", "Solar Proof has no project with that ID"),
+                    ("no_customer", "That project exists, but no customer is assigned to it yet"),
+                    ("not_authorised", "Refused by the portal: no role that may look up customers"),
+                    ("upstream_not_authorised", "Solar Proof does not allow the portal to see this project"),
+                    ("api_key_invalid", "The portal's Solar Proof key was refused: tell an administrator"),
+                    ("invalid_parameters", "Solar Proof said the request was incomplete: tell an administrator"),
+                    ("upstream_error", "Solar Proof gave an answer the portal could not read"),
+                    ("upstream_unavailable", "Solar Proof did not answer"),
+                    ("rate_limited", "Too many lookups in a short time"),
+                ],
+                editable=False,
+                max_length=32,
+            ),
         ),
     ]

@@ -51,8 +51,22 @@ class UpstreamError(SolarProofError):
 
 
 class UpstreamUnavailable(SolarProofError):
+    """Solar Proof could not be reached (a refused or broken connection)."""
+
     outcome = Outcome.UPSTREAM_UNAVAILABLE
-    advice = "Try again in a minute."
+    advice = "The portal could not reach it. Try again in a minute."
+
+
+# Ways of being unavailable that staff can tell apart: audited alike (upstream_unavailable,
+# "Solar Proof was unavailable"), each saying what happened.
+class UpstreamTimedOut(UpstreamUnavailable):
+    advice = "It did not answer in time. Try again in a minute."
+
+
+class UpstreamSaysUnavailable(UpstreamUnavailable):
+    """A 502, 503 or 504: Solar Proof (or its gateway) answered that it cannot serve now."""
+
+    advice = "It answered that it cannot serve requests for now. Try again in a minute."
 
 
 # Current codes from the contract, and the spellings of Solar Proof's older docs.

@@ -30,6 +30,8 @@ from customers.upstream.errors import (
     NoCustomerAssigned,
     SolarProofError,
     UpstreamError,
+    UpstreamSaysUnavailable,
+    UpstreamTimedOut,
     UpstreamUnavailable,
 )
 
@@ -209,12 +211,12 @@ class SolarProofClient:
                 allow_redirects=False,
             )
         except requests.Timeout:
-            raise UpstreamUnavailable("timed out") from None
+            raise UpstreamTimedOut("timed out") from None
         except requests.ConnectionError as exc:
             cause = _cause(exc)
-            raise UpstreamUnavailable(
-                f"{'timed out' if 'Timeout' in cause else 'could not connect'}: {cause}"
-            ) from None
+            if "Timeout" in cause:
+                raise UpstreamTimedOut(f"timed out: {cause}") from None
+            raise UpstreamUnavailable(f"could not connect: {cause}") from None
         except requests.RequestException as exc:
             raise UpstreamUnavailable(f"request failed: {type(exc).__name__}") from None
         finally:
@@ -233,7 +235,7 @@ class SolarProofClient:
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise UpstreamUnavailable("answer too slow")
+                    raise UpstreamTimedOut("answer too slow")
                 # The socket still has the read timeout the headers were given; a stalled
                 # body may only wait for what is left of the budget.
                 if connection is not None and connection.sock is not None:
@@ -247,13 +249,13 @@ class SolarProofClient:
                 if len(body) > MAX_BODY_BYTES:
                     raise UpstreamError("body too large")
                 if time.monotonic() > deadline:
-                    raise UpstreamUnavailable("answer too slow")
+                    raise UpstreamTimedOut("answer too slow")
         except SolarProofError:
             raise
         except Exception as exc:  # urllib3 and socket errors while reading the body
             name = type(exc).__name__
             if "Timeout" in name or isinstance(exc, TimeoutError):
-                raise UpstreamUnavailable("timed out reading the answer") from None
+                raise UpstreamTimedOut("timed out reading the answer") from None
             raise UpstreamUnavailable(f"connection broke reading the answer: {name}") from None
 
 
@@ -279,7 +281,7 @@ def _interpret(status: int, body: bytes) -> Customer:
     data = _json_object(body)
     if data is None:
         if status in (502, 503, 504):
-            raise UpstreamUnavailable(f"HTTP {status} without a JSON body")
+            raise UpstreamSaysUnavailable(f"HTTP {status} without a JSON body")
         raise UpstreamError(f"HTTP {status} without a usable JSON body")
 
     fields = _lower_keys(data)
@@ -298,7 +300,7 @@ def _interpret(status: int, body: bytes) -> Customer:
             raise UpstreamError("unknown error code")
         raise error(f"code {code.strip().upper()}")
     if status in (502, 503, 504):
-        raise UpstreamUnavailable(f"HTTP {status}")
+        raise UpstreamSaysUnavailable(f"HTTP {status}")
     raise UpstreamError(f"HTTP {status}, neither a customer nor an error code")
 
 

@@ -72,7 +72,8 @@
       var many = links.length > 1;
       var span = leg.last !== leg.first ? "s " + leg.first + " to " + leg.last : " " + leg.first;
       link.href = leg.href;
-      link.textContent = "Route in Google Maps" + (many ? ", part " + (index + 1) + ": stops " + leg.first + "–" + leg.last : "");
+      var stops = leg.last !== leg.first ? "stops " + leg.first + "–" + leg.last : "stop " + leg.first;
+      link.textContent = "Route in Google Maps" + (many ? ", part " + (index + 1) + ": " + stops : "");
       link.setAttribute("aria-label", "Route in Google Maps" + (many ? ", part " + (index + 1) + " of " + links.length : "") +
         ", " + (index === 0 ? "from where you are through" : "on through") + " stop" + span + " (opens a new tab)");
     });

@@ -1,10 +1,12 @@
 """What installers and sales staff do, in a real browser at three sizes."""
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import vobject
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from customers.models import LookupEvent
@@ -291,3 +293,70 @@ def test_each_message_is_read_out_once(open_page):
     search(page, "2143")
     expect(page.locator("#announce")).to_have_text("Showing Judy Matherson, project 2143.")
     assert live_regions_saying(page, "Judy Matherson") == ["announce"]
+
+
+def test_the_admin_pages_get_the_portals_icon_not_a_404(open_page):
+    page = open_page("desktop", signed_in=False)
+    failed: list[str] = []
+    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+    page.on("console", lambda message: failed.append(message.text) if message.type == "error" else None)
+    page.goto("/admin/login/")  # Django's admin names no icon: the browser asks for /favicon.ico
+    icon = page.request.get("/favicon.ico")
+    assert icon.status == 200 and icon.url.endswith("/static/favicon.svg")
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    page.wait_for_timeout(300)
+    assert failed == []
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "tablet"])
+def test_a_visit_in_the_past_keeps_the_forms_row_and_a_page_address(open_page, viewport):
+    page = open_page(viewport)
+    page.goto("/projects/2143/")
+    visit = page.locator("form.visit")
+
+    def layout() -> list[tuple[float, float]]:
+        top = visit.bounding_box()["y"]
+        controls = [visit.get_by_label(name) for name in ("Date", "Time", "Length")]
+        boxes = [control.bounding_box() for control in [*controls, visit.get_by_role("button")]]
+        return [(round(box["x"]), round(box["y"] - top)) for box in boxes]
+
+    before = layout()
+    yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
+    visit.get_by_label("Date").fill(yesterday)
+    visit.get_by_label("Time").fill("09:00")
+    visit.get_by_role("button", name="Download calendar event").click()
+
+    message = page.locator("#visit-error")
+    expect(message).to_have_text("That time has passed: pick a visit date and time still to come.")
+    # The address names the page shown (reloading shows the same), not the calendar file.
+    assert re.search(r"/projects/2143/\?date=[-0-9]+&time=09%3A00&minutes=60$", page.url)
+    expect(visit.get_by_label("Date")).to_have_attribute("aria-describedby", "visit-error")
+    # Date, Time, Length and the button stay where they were; the message goes below them all.
+    assert layout() == before
+    button = visit.get_by_role("button", name="Download calendar event").bounding_box()
+    assert message.bounding_box()["y"] >= button["y"] + button["height"]
+    page.reload()
+    expect(message).to_have_text("That time has passed: pick a visit date and time still to come.")
+
+
+def test_wording_a_newcomer_reads(open_page, settings):
+    settings.SOLARPROOF_DEMO = True
+    page = open_page("desktop")
+    page.goto("/")
+    guide = page.locator(".demo-guide").inner_text()
+    for case in ("2149", "9515", "9599"):
+        assert case in guide
+    search(page, "99999999999999999999")
+    expect(page.locator("#project-error")).to_have_text(
+        "That number is too large for a project ID: they go up to 4294967295 (10 digits)."
+    )
+    search(page, "9503")
+    expect(page.locator("#result .problem")).to_contain_text("It answered that it cannot serve requests for now.")
+    assert "did not answer" not in page.inner_text("#result")
+    settings.SOLARPROOF_TIMEOUT = 0.5
+    search(page, "9599")
+    expect(page.locator("#result .problem")).to_contain_text("It did not answer in time.")
+
+    signed_out = open_page("phone", signed_in=False)
+    signed_out.goto("/accounts/login/")
+    expect(signed_out.locator(".sign-in .hint").last).to_contain_text("visitor")

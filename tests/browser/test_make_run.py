@@ -75,7 +75,7 @@ ANSWERS = [
     ("1037", 404, "Solar Proof has no project with that ID."),
     ("9405", 404, "no customer is assigned to it yet"),
     ("9403", 403, "Solar Proof does not allow the portal to see this project."),
-    ("9503", 503, "Solar Proof did not answer."),
+    ("9503", 503, "It answered that it cannot serve requests for now."),
     ("2143", 200, "Project 2143 · Solar Proof customer 79298"),
 ]
 

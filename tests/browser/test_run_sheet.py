@@ -131,6 +131,12 @@ def test_moving_in_place_builds_the_same_route_as_the_server(open_page):
     ]
     assert page.url.endswith("?projects=1002,1001,1003,1004,1005,1006,1007,1009,1008")
     assert len(in_place) == 3
+    # A part of one stop says so, not "stops 9 to 9".
+    assert [text for _, _, text in in_place] == [
+        "Route in Google Maps, part 1: stops 1–4",
+        "Route in Google Maps, part 2: stops 5–8",
+        "Route in Google Maps, part 3: stop 9",
+    ]
     for (href, label, text), (server_href, server_label, server_text) in zip(in_place, from_server, strict=True):
         assert parse_qs(urlsplit(href).query) == parse_qs(urlsplit(server_href).query)
         assert (label, text) == (server_label, server_text)

@@ -6,8 +6,10 @@ import pytest
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
+from customers.management.commands.seed_demo import DEMO_USERS
 from customers.models import LookupEvent
 from tests.support.pages import hrefs, text
+from tests.support.processes import BlackHole
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +124,7 @@ def test_hostile_upstream_data_is_escaped_and_never_linked(sales_client):
         (9403, 403, "Solar Proof does not allow the portal to see this project."),
         (9401, 502, "The portal's Solar Proof key was refused: tell an administrator."),
         (9500, 502, "Solar Proof gave an answer the portal could not read."),
-        (9503, 503, "Solar Proof did not answer. Try again in a minute."),
+        (9503, 503, "Solar Proof was unavailable. It answered that it cannot serve requests for now."),
     ],
 )
 def test_each_error_has_its_own_plain_message(sales_client, project_id, status, message):
@@ -131,6 +133,20 @@ def test_each_error_has_its_own_plain_message(sales_client, project_id, status, 
     assert message in text(response)
     assert "Traceback" not in response.content.decode()
     assert LookupEvent.objects.get().project_id == project_id
+
+
+def test_a_solar_proof_that_says_it_is_down_and_one_that_never_answers_read_differently(sales_client, settings):
+    down = sales_client.get("/projects/9503/")
+    with BlackHole() as hole:
+        settings.SOLARPROOF_API_URL = hole.url
+        settings.SOLARPROOF_TIMEOUT = 0.3
+        silent = sales_client.get("/projects/2143/")
+    said = "Solar Proof was unavailable. It answered that it cannot serve requests for now. Try again in a minute."
+    assert said in text(down)
+    assert "Solar Proof was unavailable. It did not answer in time. Try again in a minute." in text(silent)
+    assert "did not answer" not in text(down)
+    # Audited alike: both are Solar Proof being unavailable.
+    assert {event.outcome for event in LookupEvent.objects.all()} == {"upstream_unavailable"}
 
 
 def test_htmx_gets_the_partial_and_the_pushed_url(sales_client):
@@ -174,10 +190,19 @@ def test_an_invalid_id_is_a_form_error_with_no_lookup(sales_client, portal_upstr
         assert response.status_code == 400
         assert 'aria-invalid="true"' in response.content.decode()
         assert ("A project ID is a whole number" in text(response)) or (
-            "Enter a Solar Proof project ID" in text(response)
+            "Enter a Solar Proof project ID" in text(response) or "too large for a project ID" in text(response)
         )
     assert portal_upstream.total_calls() == before
     assert not LookupEvent.objects.exists()
+
+
+@pytest.mark.parametrize("typed", ["99999999999999999999", "4294967296", "Project #99999999999"])
+def test_a_whole_number_too_large_is_told_the_limit_not_that_it_is_no_number(sales_client, typed):
+    response = sales_client.get("/", {"project": typed})
+    assert response.status_code == 400
+    message = "That number is too large for a project ID: they go up to 4294967295 (10 digits)."
+    assert message in text(response)
+    assert "whole number" not in text(response)
 
 
 def test_an_out_of_range_id_in_the_url_is_a_clear_error(sales_client):
@@ -431,7 +456,7 @@ def test_it_names_outcomes_in_recent_lookups_as_the_result_page_does(sales_clien
     for project_id in (9503, 9401, 9404):
         sales_client.get(f"/projects/{project_id}/")
     recent = text(sales_client.get("/")).split("Your recent lookups", 1)[1]
-    assert "Solar Proof did not answer" in recent
+    assert "Solar Proof was unavailable" in recent
     assert "The portal's Solar Proof key was refused: tell an administrator" in recent
     assert "Solar Proof has no project with that ID" in recent
     for internal in ("Upstream unavailable", "API key invalid", "upstream_unavailable", "Project not found"):
@@ -469,4 +494,13 @@ def test_demo_mode_lists_the_demo_projects_to_try(settings, sales_client):
     shown = text(sales_client.get("/"))
     assert "Demo projects to try" in shown
     assert "2147 (hostile data, safely shown)" in shown
+    for case in ("2149 (numbers, email and ABN", "9515 (slow to arrive)", "9599 (no answer in time)"):
+        assert case in shown
     assert "/projects/2143/" in hrefs(sales_client.get("/"))
+
+
+def test_the_demo_sign_in_hint_names_every_demo_user(settings, client):
+    settings.SOLARPROOF_DEMO = True
+    hint = text(client.get("/accounts/login/")).split("Demo: sign in as", 1)[1]
+    assert [user[0] for user in DEMO_USERS if user[0] not in hint] == []
+    assert "visitor (no role: sees no customer)" in hint

@@ -114,5 +114,5 @@ def test_an_unreachable_solar_proof_is_a_plain_message(settings, client, sales_u
     client.force_login(sales_user)
     response = client.get("/projects/2143/")
     assert response.status_code == 503
-    assert "Solar Proof did not answer. Try again in a minute." in text(response)
+    assert "Solar Proof was unavailable. The portal could not reach it. Try again in a minute." in text(response)
     assert LookupEvent.objects.get().outcome == "upstream_unavailable"

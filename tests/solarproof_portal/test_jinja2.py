@@ -8,12 +8,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from customers.forms import SiteVisitForm
-from solarproof_portal.jinja2 import form_rows, outcome_label
+from solarproof_portal.jinja2 import form_errors, form_rows, outcome_label
 
-LOOP = Template(
-    "{% for field in form %}<p>{{ field.label_tag }} {{ field }}{% if field.errors %}"
-    '<span class="field-error" role="alert">{{ field.errors.0 }}</span>{% endif %}</p>{% endfor %}'
-)
+LOOP = Template("{% for field in form %}<p>{{ field.label_tag }} {{ field }}</p>{% endfor %}")
 
 
 def _loop(form: SiteVisitForm) -> str:
@@ -35,10 +32,15 @@ def test_it_renders_an_unbound_form_as_django_does_every_time():
 def test_it_renders_a_bound_form_afresh_with_its_values_and_errors():
     form_rows(SiteVisitForm())
     bad = SiteVisitForm({"date": "2026-12-03", "time": "25:00", "minutes": "90"})
-    rows = form_rows(bad)
-    assert rows == _loop(SiteVisitForm({"date": "2026-12-03", "time": "25:00", "minutes": "90"}))
+    rows = form_rows(bad, errors_id="visit-error")
     assert 'value="2026-12-03"' in rows and 'value="90" selected' in rows
-    assert 'role="alert">Enter a valid time.</span>' in rows
+    # The field in error says so and points at the one message below the row, not in it.
+    assert 'value="25:00" step="900" aria-invalid="true" aria-describedby="visit-error"' in rows
+    assert "Enter a valid time." not in rows
+    assert form_errors(bad, id="visit-error") == (
+        '<p class="field-error" id="visit-error" role="alert">Enter a valid time.</p>'
+    )
+    assert form_errors(SiteVisitForm(), id="visit-error") == ""
     assert form_rows(SiteVisitForm()) == _loop(SiteVisitForm())
 
 

@@ -51,3 +51,11 @@ def test_health_probes_answer_head_as_load_balancers_send_it(client):
     assert client.head("/healthz", HTTP_HOST="10.0.0.5").status_code == 200
     assert client.head("/readyz", HTTP_HOST="10.0.0.5").status_code == 200
     assert client.post("/healthz").status_code == 405
+
+
+def test_the_browsers_favicon_ico_is_the_portals_icon_for_anyone(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"] == "/static/favicon.svg"
+    assert "max-age=86400" in response["Cache-Control"]
+    assert client.head("/favicon.ico").status_code == 301

@@ -1,5 +1,6 @@
 """Save contact (vCard) and Schedule visit (iCalendar): lookups like any other."""
 
+import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -70,7 +71,9 @@ def test_schedule_visit_is_an_ics_event_at_the_site_and_is_audited(sales_client)
 
 
 def test_a_bad_visit_time_gets_a_clear_message(sales_client):
-    response = sales_client.get("/projects/2144/visit.ics", {"date": "someday", "time": "25:00", "minutes": "7"})
+    response = sales_client.get(
+        "/projects/2144/visit.ics", {"date": "someday", "time": "25:00", "minutes": "7"}, follow=True
+    )
     assert response.status_code == 400
     page = text(response)
     assert "Enter a valid date." in page and "Enter a valid time." in page
@@ -116,17 +119,31 @@ def test_it_puts_the_time_zone_it_names_in_the_calendar_file(sales_client):
 
 def test_it_refuses_a_visit_in_the_past_with_a_message(sales_client):
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
-    response = sales_client.get("/projects/2144/visit.ics", {"date": yesterday, "time": "09:30", "minutes": "60"})
+    asked = sales_client.get("/projects/2144/visit.ics", {"date": yesterday, "time": "09:30", "minutes": "60"})
+    # Sent to the project's page, so the address names what is shown (reloading shows the same).
+    assert asked.status_code == 302
+    assert asked["Location"] == f"/projects/2144/?date={yesterday}&time=09%3A30&minutes=60"
+    assert LookupEvent.objects.count() == 0  # looked up once, by the page
+    response = sales_client.get(asked["Location"])
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
     assert "That time has passed: pick a visit date and time still to come." in text(response)
     assert "Marcus Aurelio" in text(response)
+    assert LookupEvent.objects.count() == 1
+    page = response.content.decode()
+    assert '<p class="field-error" id="visit-error" role="alert">That time has passed' in page
+    assert re.search(
+        r'<input type="date" name="date" value="[-0-9]+" aria-invalid="true" aria-describedby="visit-error"', page
+    )
 
 
 @pytest.mark.parametrize("date_text", ["9999-12-31", "2199-01-01"])
 def test_it_refuses_a_visit_decades_ahead_with_a_message(sales_client, date_text):
-    response = sales_client.get("/projects/2144/visit.ics", {"date": date_text, "time": "23:59", "minutes": "240"})
+    response = sales_client.get(
+        "/projects/2144/visit.ics", {"date": date_text, "time": "23:59", "minutes": "240"}, follow=True
+    )
     assert response.status_code == 400
+    assert response.redirect_chain[0][0].startswith("/projects/2144/?date=")
     assert "Pick a visit date within the next two years." in text(response)
 
 
@@ -136,7 +153,7 @@ def test_it_answers_a_calendar_file_for_a_number_that_is_no_project_id_with_the_
 ):
     response = sales_client.get(f"/projects/{project}/visit.ics")
     assert response.status_code == 400
-    assert "A project ID is a whole number" in text(response)
+    assert "A project ID is a whole number" in text(response) or "too large for a project ID" in text(response)
     assert LookupEvent.objects.count() == 0
 
 

@@ -319,14 +319,14 @@ def test_it_shows_outcomes_in_staff_words_and_exports_the_outcome_words(admin_cl
     add_event(people["sam"], 9503, outcome="upstream_unavailable")
     add_event(people["ivy"], 9401, outcome="api_key_invalid")
     page = admin_client.get("/history/", {"outcome": "upstream_unavailable"})
-    assert [row[4] for row in rows(page)] == ["Solar Proof did not answer"]
-    assert "outcome: Solar Proof did not answer" in text(page)
+    assert [row[4] for row in rows(page)] == ["Solar Proof was unavailable"]
+    assert "outcome: Solar Proof was unavailable" in text(page)
     assert '<option value="api_key_invalid">The portal&#x27;s Solar Proof key was refused' in page.content.decode()
     table = text(admin_client.get("/history/"))
     assert "upstream_unavailable" not in table and "Upstream unavailable" not in table
     export = b"".join(admin_client.get("/history/export.csv").streaming_content).decode()
     assert ",upstream_unavailable," in export and ",api_key_invalid," in export
-    assert "did not answer" not in export
+    assert "was unavailable" not in export
 
 
 def test_it_keeps_the_outcome_words_in_the_admin(client, django_user_model, people):
@@ -340,10 +340,10 @@ def test_it_keeps_the_outcome_words_in_the_admin(client, django_user_model, peop
     assert cells("/admin/customers/lookupevent/") == ["upstream_unavailable"]
     assert cells("/admin/customers/lookupevent/?outcome=upstream_unavailable") == ["upstream_unavailable"]
     assert cells("/admin/customers/lookupevent/?outcome=api_key_invalid") == []
-    assert "did not answer" not in client.get("/admin/customers/lookupevent/").content.decode()
+    assert "was unavailable" not in client.get("/admin/customers/lookupevent/").content.decode()
     event = LookupEvent.objects.get()
     detail = client.get(f"/admin/customers/lookupevent/{event.pk}/change/").content.decode()
-    assert "upstream_unavailable" in detail and "did not answer" not in detail
+    assert "upstream_unavailable" in detail and "was unavailable" not in detail
 
 
 def test_the_export_link_carries_the_filters_of_the_rows_shown_after_an_htmx_filter(admin_client, people):

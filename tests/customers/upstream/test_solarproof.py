@@ -60,7 +60,8 @@ def test_it_returns_the_documented_example_customer(sandbox_client):
         (9201, errors.InvalidApiKey),  # legacy API_KEY_INVALID, sent with 200
         (9202, errors.UpstreamError),  # legacy UNKNOWN
         (9500, errors.UpstreamError),  # PHP fatal error page
-        (9503, errors.UpstreamUnavailable),
+        (9502, errors.UpstreamSaysUnavailable),  # bad gateway
+        (9503, errors.UpstreamSaysUnavailable),
         (9520, errors.UpstreamError),  # truncated JSON
         (9521, errors.UpstreamError),  # Customer is a string
     ],
