@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test faults lint bench bench-smoke sandbox screenshots clean requirements
+.PHONY: run test faults lint image-check bench bench-smoke sandbox screenshots clean requirements
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ lint: $(VENV)/.installed .env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/hadolint Dockerfile
+
+# Build the Dockerfile as it is on a Docker daemon of its own and run the image against this
+# machine's PostgreSQL and Redis (as root; docs/deployment.md, "The image").
+image-check: $(VENV)/.installed
+	bash .ci/image-check
 
 # Benchmarks against the machine's PostgreSQL and Redis (BENCH_DATABASE_SERVER,
 # BENCH_REDIS_URL); writes bench/RESULTS.md. wrk is Debian's package.

@@ -10,6 +10,14 @@ def main() -> None:
         # An auditor's machine: the public keys alone, none of the portal's configuration.
         os.environ["DJANGO_SETTINGS_MODULE"] = "solarproof_portal.auditor_settings"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "solarproof_portal.settings")
+    if sys.argv[1:] == ["audit_keygen"]:
+        # A key generator needs no configuration: a new deployment makes its key before it
+        # has one, so the settings (which would ask for that key) are not loaded.
+        from customers.management.commands.audit_keygen import ADVICE, key_pair_lines
+
+        print("\n".join(key_pair_lines()))
+        print(ADVICE, file=sys.stderr)
+        return
     from solarproof_portal.startup import load_settings_or_exit
 
     load_settings_or_exit()

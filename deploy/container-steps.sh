@@ -1,7 +1,7 @@
 #!/bin/sh
 # The container's build and start steps, in one place. The Dockerfile runs these, and
-# so does tests/test_deploy.py in a clean virtualenv (Docker cannot run on our CI
-# machines), so the two cannot drift apart.
+# so does tests/deploy/test_container.py in a clean virtualenv (CI also builds and runs the
+# image itself: .ci/image-check), so the two cannot drift apart.
 #
 #   container-steps.sh install        dependencies into $VENV (default /opt/venv)
 #   container-steps.sh collectstatic  hashed, compressed static files, production settings
@@ -18,6 +18,11 @@ cd "$APP_DIR"
 case "${1:-}" in
   install)
     python3 -m venv "$VENV"
+    # The certificate authorities pip trusts, when the build hands them over as a BuildKit
+    # secret (a proxy's or a mirror's; the Dockerfile): read from the mount, never copied.
+    if [ -s "${PIP_CA_FILE:-/run/secrets/pip-ca}" ]; then
+      export PIP_CERT="${PIP_CA_FILE:-/run/secrets/pip-ca}"
+    fi
     # Every package, transitive ones included, pinned with its hashes (compiled from
     # requirements.in): a tampered or substituted download is refused.
     "$VENV/bin/pip" install --disable-pip-version-check --quiet --require-hashes --no-deps -r requirements.txt

@@ -2,7 +2,9 @@
 
 The portal spends most of a lookup waiting on Solar Proof, so each worker process runs
 threads (gthread): a waiting request holds a thread, not a whole process. Sized from the
-CPU count and overridable: GUNICORN_WORKERS, GUNICORN_THREADS, PORT. The benchmark
+CPUs this process may use (affinity and cgroup quota, solarproof_portal/cpus.py: a 2-CPU
+container on a 32-core host starts 4 workers, not 64) and overridable: GUNICORN_WORKERS,
+GUNICORN_THREADS, PORT. The benchmark
 (bench/RESULTS.md, "waiting on a slow upstream": 64 clients, 100 ms upstream, 2 cores,
 2026-11-28 19:59) measured sync workers (2 x CPU) at 30 req/s, 10 % of the portal's own
 rate; gthread with 8 threads per worker at 182 req/s (61 %); with 16 threads at 292 req/s
@@ -19,7 +21,6 @@ Send HUP for a graceful reload (new workers start, old ones finish their request
 """
 
 import json
-import multiprocessing
 import os
 import sys
 from datetime import UTC, datetime
@@ -33,12 +34,13 @@ from gunicorn.glogging import Logger
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from solarproof_portal import gunicorn_worker
 from solarproof_portal.budget import solarproof_timeout, worker_timeout
+from solarproof_portal.cpus import usable_cpus
 
 # gunicorn reads this module directly; these are its own settings, not Django's.
 bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - in a container
 # gthread, with /healthz answered before the thread pool (solarproof_portal/gunicorn_worker.py).
 worker_class = "solarproof_portal.gunicorn_worker.ProbeFirstWorker"
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2))
+workers = int(os.environ.get("GUNICORN_WORKERS", usable_cpus() * 2))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = worker_timeout(solarproof_timeout(os.environ))
 graceful_timeout = timeout

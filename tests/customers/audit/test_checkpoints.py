@@ -5,7 +5,10 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -20,6 +23,7 @@ from customers.audit import checkpoints, heads, signing
 from customers.audit.log import record_review
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
 from tests.support.audit import ANCHORS, REVIEWS, TABLE, record, tamper, verify
+from tests.support.processes import ROOT
 
 
 @pytest.fixture
@@ -160,6 +164,28 @@ def test_audit_keygen_prints_a_pair_that_signs_and_verifies(settings, chain, che
     use_key(settings, lines["AUDIT_SIGNING_KEY"], lines["AUDIT_VERIFY_KEYS"])
     checkpoints.take_checkpoint()
     assert verify().startswith("OK: 5 events")
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{}, {"DJANGO_DEBUG": "false"}, {"AUDIT_SIGNING_KEY": "change-me-base64-of-32-bytes", "DJANGO_DEBUG": "false"}],
+    ids=["no configuration", "production without its secrets", "the example file's placeholder key"],
+)
+def test_audit_keygen_runs_before_any_configuration_exists(environment, tmp_path):
+    """A new deployment makes its key first: manage.py audit_keygen needs no settings."""
+    ran = subprocess.run(  # noqa: S603
+        [sys.executable, str(ROOT / "manage.py"), "audit_keygen"],
+        cwd=tmp_path,  # no .env beside it either
+        env={"PATH": os.environ["PATH"], **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    lines = dict(line.split("=", 1) for line in ran.stdout.split())
+    seed, public = lines["AUDIT_SIGNING_KEY"], lines["AUDIT_VERIFY_KEYS"]
+    assert signing.public_key_text(signing._private_key(seed).public_key()) == public
+    assert "Keep AUDIT_SIGNING_KEY secret" in ran.stderr
 
 
 def _legacy_hmac(secret: str, payload: dict) -> str:
