@@ -351,3 +351,15 @@ def test_every_runtime_dependency_is_pinned_with_hashes_and_dev_uses_the_same_ve
     direct = [line.split("#")[0].strip() for line in (ROOT / "requirements.in").read_text().splitlines()]
     assert len([line for line in direct if line]) < len(runtime)  # a short top-level list
     assert "--require-hashes" in (ROOT / "deploy/container-steps.sh").read_text()
+
+
+def test_the_monitoring_profile_scrapes_metrics_with_the_token_and_none_of_the_portals_secrets():
+    prometheus = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]  # not started by a plain `docker compose up`
+    assert "env_file" not in prometheus and "environment" not in prometheus
+    assert "./deploy/prometheus/metrics-token:/etc/prometheus/metrics-token:ro" in prometheus["volumes"]
+    job = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())["scrape_configs"][0]
+    assert (job["metrics_path"], job["static_configs"][0]["targets"]) == ("/metrics", ["portal:8000"])
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": "/etc/prometheus/metrics-token"}
+    assert job["http_headers"]["X-Forwarded-Proto"]["values"] == ["https"]  # else the HTTPS redirect
+    assert "deploy/prometheus/metrics-token" in (ROOT / ".gitignore").read_text()
