@@ -34,7 +34,7 @@ lint: $(VENV)/.installed .env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
-	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/hadolint Dockerfile .ci/stand-ins/*/Dockerfile
 
 # Build the Dockerfile as it is on a Docker daemon of its own and run the image against this
 # machine's PostgreSQL and Redis (as root; docs/deployment.md, "The image").
