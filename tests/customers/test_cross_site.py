@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 from django.test import RequestFactory
 
-from customers.cross_site import is_cross_site, origin_of, vouch_for
+from customers.cross_site import confirmation, is_cross_site, origin_of, vouch_for
 from customers.models import LookupEvent
 from tests.support.pages import hrefs, text
 
@@ -63,6 +63,22 @@ def test_it_reads_origins_without_default_ports():
     assert origin_of("http://[::1]:8000/") == "http://[::1]:8000"
     assert origin_of("javascript:alert(1)") is None
     assert origin_of("https://host:99999/") is None
+    assert origin_of("https:///projects/2143/") is None  # no host
+    assert origin_of("ftp://solarproof.com.au/") is None
+    assert _asks(HTTP_REFERER="https:///projects/2143/")  # a Referer that is no origin is foreign
+
+
+def test_the_confirmation_names_what_was_not_done_and_who_is_signed_in(sales_user):
+    request = RequestFactory().get("/run-sheet/?projects=2143,2144")
+    request.user = sales_user
+    several = text(confirmation(request, project_ids=[2143, 2144], what="run sheet"))
+    assert "Project 2143, 2144" in several and "so the run sheet has not been looked up yet" in several
+    assert "sam.sales" in several
+
+    one = text(confirmation(request, project_ids=[2143]))
+    assert "Project 2143" in one and "so the customer has not been looked up yet" in one
+    log = text(confirmation(request, what="history"))
+    assert "History" in log and "so the history has not been opened yet" in log
 
 
 @pytest.mark.parametrize(
