@@ -1,6 +1,7 @@
 import copy
 import importlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -184,3 +185,13 @@ def make_run_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     log = folder / "runserver.log"
     with make_run_portal(folder / "db.sqlite3", log=log) as url:
         yield url, log
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """mutmut (make mutants) tests several mutants at once, each in a process of its own:
+    each gets a test database of its own."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        from pytest_django.fixtures import _set_suffix_to_test_databases
+
+        _set_suffix_to_test_databases(suffix=f"mutant{os.getpid()}")
