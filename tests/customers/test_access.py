@@ -72,3 +72,26 @@ def test_held_roles_are_the_portal_roles_in_their_own_order(make_user):
     assert access.held_roles(user) == ["Sales", "Admins"]
     assert access.held_roles(make_user("nora", None)) == []
     assert access.held_roles(AnonymousUser()) == []
+
+
+@pytest.mark.parametrize(
+    ("roles", "superuser", "written"),
+    [
+        (["Sales"], False, "Sales"),
+        (["Admins", "Installers"], False, "Installers, Admins"),
+        ([], True, "superuser"),
+        (["Sales"], True, "Sales"),
+        ([], False, ""),
+    ],
+)
+def test_the_role_at_the_time_is_what_the_audit_row_says(make_user, roles, superuser, written):
+    user = make_user("someone", None, is_superuser=superuser)
+    user.groups.add(*Group.objects.filter(name__in=roles))
+    assert access.role_at_the_time(user) == written
+
+
+def test_the_role_at_the_time_is_read_once_per_request(make_user, django_assert_num_queries):
+    user = make_user("sam", "Sales")
+    with django_assert_num_queries(1):
+        assert access.role_at_the_time(user) == access.role_at_the_time(user) == "Sales"
+    assert access.role_at_the_time(AnonymousUser()) == ""

@@ -18,6 +18,7 @@ USERNAME = "zoë.ó'brien"
 HASH_1 = "f725ef8c3860aec52905642f1e15a182615db3d73f0d3ce7145b7719e2c11833"
 HASH_2 = "97caa5ba30ad3e1312d55ae08fc473ca6fe31dd904c9314b2720980922be5ba3"
 HASH_3 = "44e617565bcab73e504d56e83a7bdc2e9698d9946169f9843eae0290012df745"
+HASH_4 = "9a8263c355870fd7b635ab2f0f1ec8036eb6bfcf0d5765b92bf312d9ce4714f4"
 REVIEW_HASH = "c99763b766257887cdf83512ae90b54c02ba2d84eb87942047f6882b856e96fd"
 
 # A signed-in lookup with a reason, quotes, a backslash and non-ASCII text.
@@ -78,6 +79,26 @@ EVENT_3 = {
     "auth_method": None,
     "reason": "Łódź 日本 \u2028",
 }
+# The staff member's roles at the time, after the reason (both as [name, value]).
+EVENT_4 = {
+    "sequence": 4,
+    "created_at": datetime(2026, 3, 1, 2, 3, 6, 999999, tzinfo=UTC),
+    "user_id": 4242,
+    "username": USERNAME,
+    "project_id": 2144,
+    "outcome": "found",
+    "customer_id": 72146,
+    "channel": "web",
+    "ip": "203.0.113.7",
+    "user_agent": "",
+    "request_id": "req-4",
+    "duration_ms": 9,
+    "cache_hit": True,
+    "prev_hash": HASH_3,
+    "auth_method": "oidc",
+    "reason": "Ring Zoë",
+    "role": "Installers, Admins",
+}
 REVIEW = {
     "sequence": 1,
     "created_at": datetime(2026, 3, 1, 2, 3, 4, 500000, tzinfo=UTC),
@@ -105,6 +126,10 @@ TEXT_3 = (
     '[3,"2026-03-01T02:03:05.000001+00:00",4242,"zoë.ó\'brien",7,"rate_limited",null,"cli",null,"","",3,'
     'false,"' + HASH_2 + '",["reason","Łódź 日本 \u2028"]]'
 )
+TEXT_4 = (
+    '[4,"2026-03-01T02:03:06.999999+00:00",4242,"zoë.ó\'brien",2144,"found",72146,"web","203.0.113.7","","req-4",9,'
+    'true,"' + HASH_3 + '","oidc",["reason","Ring Zoë"],["role","Installers, Admins"]]'
+)
 REVIEW_TEXT = (
     '[1,"2026-03-01T02:03:04.500000+00:00",4242,"zoë.ó\'brien","export",{"outcome":"found","project":2143},'
     '12,"203.0.113.7","req-9","' + ZEROS + '"]'
@@ -113,8 +138,8 @@ REVIEW_TEXT = (
 
 @pytest.mark.parametrize(
     ("event", "text", "digest"),
-    [(EVENT_1, TEXT_1, HASH_1), (EVENT_2, TEXT_2, HASH_2), (EVENT_3, TEXT_3, HASH_3)],
-    ids=["reason and non-ASCII", "Brisbane time, whole second", "reason without sign-in method"],
+    [(EVENT_1, TEXT_1, HASH_1), (EVENT_2, TEXT_2, HASH_2), (EVENT_3, TEXT_3, HASH_3), (EVENT_4, TEXT_4, HASH_4)],
+    ids=["reason and non-ASCII", "Brisbane time, whole second", "reason without sign-in method", "role"],
 )
 def test_a_lookup_event_hashes_to_its_known_text_and_digest(event, text, digest):
     assert chain.canonical_json(chain.lookup_hashed_values(event)) == text
@@ -136,8 +161,9 @@ def test_a_review_record_hashes_to_its_known_text_and_digest():
         {"username": "zoe.o'brien"},
         {"created_at": datetime(2026, 3, 1, 2, 3, 4, 123457, tzinfo=UTC)},
         {"cache_hit": True},
+        {"role": "Sales"},
     ],
-    ids=["reason", "reason removed", "sign-in method", "name without accents", "one microsecond", "cache hit"],
+    ids=["reason", "reason removed", "sign-in method", "name without accents", "one microsecond", "cache hit", "role"],
 )
 def test_every_hashed_value_changes_the_digest(change):
     assert chain.lookup_hash({**EVENT_1, **change}) != HASH_1
@@ -146,16 +172,12 @@ def test_every_hashed_value_changes_the_digest(change):
 def test_rows_stored_with_known_hashes_verify_on_this_database(db, django_user_model):
     """Rows as an earlier version wrote them, read back with this database's time precision."""
     django_user_model.objects.create(pk=4242, username=USERNAME)
-    for event, digest in ((EVENT_1, HASH_1), (EVENT_2, HASH_2), (EVENT_3, HASH_3)):
+    for event, digest in ((EVENT_1, HASH_1), (EVENT_2, HASH_2), (EVENT_3, HASH_3), (EVENT_4, HASH_4)):
         LookupEvent(**event, hash=digest).save(force_insert=True)
     HistoryReview(**REVIEW, hash=REVIEW_HASH).save(force_insert=True)
 
     stored = list(LookupEvent.objects.order_by("sequence"))
-    assert [event.created_at for event in stored] == [
-        EVENT_1["created_at"],
-        EVENT_2["created_at"],
-        EVENT_3["created_at"],
-    ]
-    assert [heads.hash_of(event) for event in stored] == [HASH_1, HASH_2, HASH_3]
+    assert [event.created_at for event in stored] == [e["created_at"] for e in (EVENT_1, EVENT_2, EVENT_3, EVENT_4)]
+    assert [heads.hash_of(event) for event in stored] == [HASH_1, HASH_2, HASH_3, HASH_4]
     assert heads.review_hash_of(HistoryReview.objects.get()) == REVIEW_HASH
-    assert verify() == "OK: 3 events and 1 review record verified"
+    assert verify() == "OK: 4 events and 1 review record verified"

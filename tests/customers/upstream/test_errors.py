@@ -34,13 +34,23 @@ def test_the_table_holds_the_contracts_codes_and_no_others():
 
 
 @pytest.mark.parametrize(
-    ("error", "outcome"),
+    ("error", "outcome", "advice"),
     [
-        (errors.SolarProofError, Outcome.UPSTREAM_ERROR),
-        (errors.UpstreamError, Outcome.UPSTREAM_ERROR),
-        (errors.UpstreamUnavailable, Outcome.UPSTREAM_UNAVAILABLE),
+        (errors.SolarProofError, Outcome.UPSTREAM_ERROR, "Try again in a minute."),
+        (errors.UpstreamError, Outcome.UPSTREAM_ERROR, "Try again in a minute."),
+        (
+            errors.UpstreamUnavailable,
+            Outcome.UPSTREAM_UNAVAILABLE,
+            "The portal could not reach it. Try again in a minute.",
+        ),
+        (errors.UpstreamTimedOut, Outcome.UPSTREAM_UNAVAILABLE, "It did not answer in time. Try again in a minute."),
+        (
+            errors.UpstreamSaysUnavailable,
+            Outcome.UPSTREAM_UNAVAILABLE,
+            "It answered that it cannot serve requests for now. Try again in a minute.",
+        ),
     ],
 )
-def test_failures_without_a_code_ask_staff_to_try_again(error, outcome):
+def test_failures_without_a_code_say_what_happened_and_to_try_again(error, outcome, advice):
     raised = error()
-    assert (raised.outcome, str(raised), raised.detail) == (outcome, "Try again in a minute.", "")
+    assert (raised.outcome, str(raised), raised.detail) == (outcome, advice, "")
