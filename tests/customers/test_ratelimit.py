@@ -1,6 +1,7 @@
 """customers/ratelimit.py: one fixed-window count per user, on the shared cache so it holds
 across app servers; while the cache is down, each process counts on its own, still per user."""
 
+import logging
 import time
 from collections.abc import Iterator
 
@@ -111,6 +112,13 @@ def test_while_the_cache_is_down_each_attempt_counts(cache_down, caplog):
     assert verdicts == [False, False, True, True, True]
     # The outage is told once, by the cache's circuit breaker, not on every attempt.
     assert caplog.text.count(OUTAGE) == 1
+
+
+def test_at_debug_level_each_attempt_counted_in_the_process_says_why(cache_down, caplog):
+    caplog.set_level(logging.DEBUG, logger="customers.ratelimit")
+    hit_rate_limit(key="user:7", limit=2, window_seconds=YEAR)
+    said = [record.getMessage() for record in caplog.records if record.name == "customers.ratelimit"]
+    assert said == ["Rate limit cache unavailable (ConnectionError); counting in this process only"]
 
 
 def test_while_the_cache_is_down_another_users_attempts_neither_reset_nor_spend_a_users_count(cache_down):
