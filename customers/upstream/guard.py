@@ -42,17 +42,14 @@ class SolarProofDown(UpstreamUnavailable):
 
     def __init__(self, *, last_tried: str, retry_seconds: float) -> None:
         self.advice = (
-            f"Solar Proof has stopped answering: the portal last tried it at {last_tried} and "
+            f"It has stopped answering: the portal last tried it at {last_tried} and "
             f"tries again every {retry_seconds:.0f} seconds. Try again in a minute."
         )
         super().__init__("circuit open")
 
 
 class SolarProofBusy(UpstreamUnavailable):
-    advice = (
-        "Solar Proof is slow to answer and this server is already waiting on it for other lookups. "
-        "Try again in a minute."
-    )
+    advice = "It is slow to answer, and this server is already waiting on it for other lookups. Try again in a minute."
 
 
 def _describe(exc: BaseException) -> str:

@@ -334,7 +334,7 @@ def run_load(
         headers = {**HTTPS, "Cookie": f"sessionid={cookies[number % len(cookies)]}"}
         n = 0
         while time.monotonic() < stop_at:
-            answer = _get(base + paths(number, n), headers, timeout, lambda status: status == 200)
+            answer = _get(base + paths(number, n), headers, timeout, lambda status: status != 0)
             with lock:
                 load.answers.append(answer)
             n += 1

@@ -42,7 +42,11 @@ def test_it_answers_at_once_saying_when_solar_proof_was_last_tried_once_the_circ
 
     assert all(result.outcome == Outcome.UPSTREAM_UNAVAILABLE for result in first + later)
     assert hung_solar_proof.accepted == connections_when_opened  # Solar Proof was not asked again
-    assert re.search(r"last tried it at \d\d:\d\d:\d\d and tries again every 30 seconds", later[0].message)
+    assert re.fullmatch(
+        r"Solar Proof was unavailable\. It has stopped answering: the portal last tried it at \d\d:\d\d:\d\d and "
+        r"tries again every 30 seconds\. Try again in a minute\.",
+        later[0].message,
+    )
     # Every lookup audited with its real outcome.
     assert list(LookupEvent.objects.values_list("outcome", flat=True)) == [Outcome.UPSTREAM_UNAVAILABLE] * 7
     lines = outage_lines(caplog)
