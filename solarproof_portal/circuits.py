@@ -43,7 +43,8 @@ class Breaker(pybreaker.CircuitBreaker):
     """``name`` is the neighbour in staff's words (it starts the log lines); ``dependency``
     its label in ``portal_dependency_up``; ``fail_max_setting`` and ``reset_setting`` name
     the Django settings read on every decision; ``describe`` turns an error into the few
-    safe words the warning carries (never a URL, a key or a customer's details)."""
+    safe words the warning carries (never a URL, a key or a customer's details);
+    ``hanging`` counts the other calls in flight that have waited too long to be well."""
 
     def __init__(
         self,
@@ -54,6 +55,7 @@ class Breaker(pybreaker.CircuitBreaker):
         reset_setting: str,
         is_outage: Callable[[BaseException], bool],
         describe: Callable[[BaseException], str],
+        hanging: Callable[[], int] = lambda: 0,
     ) -> None:
         self._fail_max_setting = fail_max_setting
         self._reset_setting = reset_setting
@@ -64,6 +66,7 @@ class Breaker(pybreaker.CircuitBreaker):
         )
         self.dependency = dependency
         self._describe = describe
+        self._hanging = hanging
         self._trial_running = False
         self._last_error = ""
         self._opened_monotonic: float | None = None
@@ -135,8 +138,11 @@ class Breaker(pybreaker.CircuitBreaker):
                 self._affected += 1
             was_closed = self.current_state == pybreaker.STATE_CLOSED
             self._state_storage.increment_counter()
-            if trial or (was_closed and self._state_storage.counter >= self.fail_max):
-                self._open(failures=self._state_storage.counter, from_closed=was_closed)
+            # Calls still waiting on a neighbour that has just failed one count against it
+            # too: otherwise each slot they free would start another call that hangs.
+            failures = self._state_storage.counter + (self._hanging() if was_closed else 0)
+            if trial or (was_closed and failures >= self.fail_max):
+                self._open(failures=failures, from_closed=was_closed)
             else:
                 logger.debug("%s call failed: %s", self.name, self._last_error)
 
@@ -170,7 +176,7 @@ class Breaker(pybreaker.CircuitBreaker):
             self._opened_monotonic = time.monotonic()
             self._affected = failures
             logger.warning(
-                "%s is unavailable: %d calls failed in a row (last: %s); calls are turned away "
+                "%s is unavailable: %d calls in a row got no answer (last: %s); calls are turned away "
                 "at once, with one trial call every %.0f s until it answers",
                 self.name,
                 failures,

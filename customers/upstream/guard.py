@@ -9,8 +9,9 @@
 - **Bulkhead.** At most ``SOLARPROOF_MAX_CONCURRENT`` calls to Solar Proof at once in a
   process, single lookups and run sheets together (by default two fewer than gunicorn's
   threads), so a Solar Proof that hangs cannot hold every thread: sign-in, history and
-  the admin keep answering. A lookup that finds every slot taken waits a moment for one,
-  then answers that Solar Proof is busy.
+  the admin keep answering. A lookup that finds every slot taken waits a moment for one
+  (not at all when every slot has been held for half a second: Solar Proof is stuck, and
+  waiting would only hold this thread too), then answers that Solar Proof is busy.
 
 Both answers are ``UpstreamUnavailable``, so the lookup is audited as
 ``upstream_unavailable``: its real outcome, since Solar Proof was not asked.
@@ -65,6 +66,8 @@ def _new_breaker() -> circuits.Breaker:
         reset_setting="SOLARPROOF_CIRCUIT_RESET_SECONDS",
         is_outage=lambda exc: isinstance(exc, UpstreamUnavailable),
         describe=_describe,
+        # The failing call still holds its slot while its failure is recorded.
+        hanging=lambda: max(0, bulkhead.stuck() - 1),
     )
 
 
@@ -80,6 +83,12 @@ class _Bulkhead:
     @property
     def in_use(self) -> int:
         return len(self._started)
+
+    def stuck(self) -> int:
+        """Calls in flight for longer than STUCK_SECONDS."""
+        now = time.monotonic()
+        with self._condition:
+            return sum(now - started > STUCK_SECONDS for started in self._started)
 
     @contextmanager
     def slot(self, *, wait: float) -> Iterator[None]:

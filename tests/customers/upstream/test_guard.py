@@ -53,7 +53,7 @@ def test_it_answers_at_once_saying_when_solar_proof_was_last_tried_once_the_circ
     assert [(line.levelname, line.getMessage().split(":")[0]) for line in lines] == [
         ("WARNING", "Solar Proof is unavailable")
     ]
-    assert "2 calls failed in a row (last: timed out" in lines[0].getMessage()
+    assert "2 calls in a row got no answer (last: timed out" in lines[0].getMessage()
     assert "Traceback" not in caplog.text and not any(record.exc_info for record in caplog.records)
     assert sum("Solar Proof lookup failed" in record.getMessage() for record in caplog.records) == 2
 
