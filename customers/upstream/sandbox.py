@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +31,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: SandboxHTTPServer
 
     def do_GET(self) -> None:
+        with self.server.answering():
+            self._answer()
+
+    def _answer(self) -> None:
         url = urlsplit(self.path)
         if self.server.latency:
             time.sleep(self.server.latency)
@@ -65,6 +71,19 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self._thread: threading.Thread | None = None
         self._calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
+        self._in_flight = 0
+        self.most_at_once = 0  # the most requests it was answering at one time (tests read it)
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        with self._calls_lock:
+            self._in_flight += 1
+            self.most_at_once = max(self.most_at_once, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._calls_lock:
+                self._in_flight -= 1
 
     def count(self, project_id: str) -> None:
         with self._calls_lock:
