@@ -7,7 +7,8 @@ append to the audit log, and only through the owner's append functions (migratio
 no INSERT, UPDATE, DELETE or TRUNCATE on an audit table, so it never chooses a row's
 sequence, time or hash; no way into the prune's gate; and, not being the owner or a
 superuser, no way to switch the append-only triggers off (``ALTER TABLE ... DISABLE
-TRIGGER`` needs the owner) or to replace a function. ``check --deploy`` refuses a role
+TRIGGER`` needs the owner) or to replace a function, and no CREATE in the functions'
+schema (an object there could stand in for a name they call, run as the owner). ``check --deploy`` refuses a role
 that could (``customers/checks.py``).
 """
 
@@ -97,6 +98,20 @@ def role_problems(connection: BaseDatabaseWrapper) -> list[str]:
         )
         for (function,) in cursor.fetchall():
             problems.append(f"the database role {role!r} owns the audit function {function} (or may act as its owner)")
+        # The append functions run as the owner with their own schema on the search_path: a
+        # role that may create objects there can add a closer match for a name they call
+        # (public.to_json(text), an operator text || bigint) and run its code as the owner.
+        cursor.execute(
+            "SELECT DISTINCT n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE p.oid = ANY(%s::regprocedure[]) AND has_schema_privilege(current_user, n.oid, 'CREATE') "
+            "ORDER BY n.nspname",
+            [list(APPEND_FUNCTIONS)],
+        )
+        for (schema,) in cursor.fetchall():
+            problems.append(
+                f"the database role {role!r} may create objects in schema {schema}, where the audit append "
+                "functions look up the names they call (REVOKE CREATE ON SCHEMA ... FROM PUBLIC and from this role)"
+            )
         for table, allowed in AUDIT_TABLE_PRIVILEGES.items():
             for privilege in (p for p in _FORBIDDEN if p not in allowed):
                 cursor.execute("SELECT has_table_privilege(current_user, to_regclass(%s), %s)", [table, privilege])

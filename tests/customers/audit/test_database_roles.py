@@ -254,6 +254,32 @@ def test_check_deploy_refuses_an_app_role_that_can_still_insert_into_the_log(gra
     assert checked.returncode != 0 and "has INSERT on customers_lookupevent" in checked.stderr
 
 
+def test_check_deploy_refuses_an_app_role_that_can_create_objects_the_append_functions_would_run_as_the_owner(
+    granted,
+):
+    """PostgreSQL 14 and older let PUBLIC create in schema public: a public.to_json(text)
+    made by the app's role is a closer match than pg_catalog's and runs inside the append
+    function, as the owner."""
+    roles, app_env = granted
+    assert _manage(app_env, "check", "--deploy").returncode == 0
+    with roles.connect(roles.owner_url) as owner:
+        owner.execute(f'GRANT CREATE ON SCHEMA public TO "{roles.app}"')
+        try:
+            with roles.connect(roles.app_url) as app:
+                app.execute(
+                    "CREATE FUNCTION public.to_json(a text) RETURNS json LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'running as %', current_user; END $$"
+                )
+                with pytest.raises(psycopg.errors.RaiseException, match=f"running as {roles.owner}"):
+                    app.execute(APPEND, [2147])
+                app.execute("DROP FUNCTION public.to_json(text)")
+            checked = _manage(app_env, "check", "--deploy")
+        finally:
+            owner.execute(f'REVOKE CREATE ON SCHEMA public FROM "{roles.app}"')
+    assert checked.returncode != 0 and "may create objects in schema public" in checked.stderr
+    assert _manage(app_env, "check", "--deploy").returncode == 0
+
+
 def test_an_unsigned_prune_record_written_with_the_owners_rights_fails_verification(granted):
     """Last: it leaves the log broken. Delete the first events, write a prune record that
     links to the rest with no key and no signature: the verifier used to note it and pass."""
