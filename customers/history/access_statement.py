@@ -103,11 +103,28 @@ class NotAStatement(ValueError):
     """The file is not an access report statement at all (not JSON, another kind)."""
 
 
+def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of a repeated key, which is what was signed; a reader of
+    # the file may see the first: a name written twice is refused, so what verifies is
+    # what anyone reads.
+    names = [name for name, _ in pairs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise NotAStatement(f"it names {', '.join(map(repr, repeated))} more than once in one object")
+    return dict(pairs)
+
+
 def parse(text: str) -> dict[str, Any]:
     try:
-        statement = json.loads(text)
-    except ValueError as exc:
+        statement = json.loads(text, object_pairs_hook=_refuse_repeated_keys)
+    except NotAStatement:
+        raise
+    except json.JSONDecodeError as exc:
         raise NotAStatement(f"it is not JSON ({exc.msg}, line {exc.lineno})") from None
+    except ValueError as exc:  # a number of more digits than Python converts
+        raise NotAStatement(f"it is not JSON that can be read ({exc})") from None
+    except RecursionError:
+        raise NotAStatement("it is nested too deeply to be one") from None
     if not isinstance(statement, dict) or statement.get("type") != STATEMENT_TYPE:
         raise NotAStatement("it is not a customer access report (its type is not access_report)")
     if statement.get("version") != VERSION:

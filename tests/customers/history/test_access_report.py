@@ -347,6 +347,37 @@ def test_it_refuses_a_file_that_is_not_a_statement_plainly(tmp_path):
         call_command("verify_access_report", str(tmp_path / "absent.json"), stdout=StringIO(), stderr=StringIO())
 
 
+@pytest.mark.django_db
+def test_a_field_written_twice_is_refused_so_what_verifies_is_what_a_reader_sees(admin_client, lookups, tmp_path):
+    """json.loads keeps the last of a repeated name (the signed one); a person or another
+    tool reading the file may take the first: an edit put before the real value."""
+    statement = _statement(admin_client)
+    assert _verify(statement, tmp_path)[0]
+    text = json.dumps(statement, indent=1)
+    forged = text.replace('"username": "sam.sales"', '"username": "nobody", "username": "sam.sales"', 1)
+    assert forged != text
+    path = tmp_path / "forged.json"
+    path.write_text(forged)
+    with pytest.raises(CommandError, match="is not a customer access report: it names 'username' more than once"):
+        call_command("verify_access_report", str(path), stdout=StringIO(), stderr=StringIO())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('{"type": "access_report", "x": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ('{"type": "access_report", "version": ' + "9" * 5000 + "}", "not JSON that can be read"),
+    ],
+    ids=["deeply-nested", "huge-number"],
+)
+def test_a_file_that_json_cannot_hold_is_refused_plainly_not_with_a_traceback(tmp_path, text, said):
+    path = tmp_path / "report.json"
+    path.write_text(text)
+    with pytest.raises(CommandError, match=f"is not a customer access report: it is {said}"):
+        call_command("verify_access_report", str(path), stdout=StringIO(), stderr=StringIO())
+
+
 def _auditor(path: Path, keys: str) -> subprocess.CompletedProcess:
     """manage.py on an auditor's machine: the public keys and nothing else of the portal."""
     environment = {"PATH": os.environ["PATH"], "AUDIT_VERIFY_KEYS": keys, "HOME": str(path.parent)}
