@@ -48,8 +48,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
 def metrics_page(request: HttpRequest) -> HttpResponse:
     """Prometheus's scrape, for whoever holds METRICS_TOKEN; to anyone else (and to
     everyone while it is unset) this address does not exist."""
-    offered = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    if not metrics.token_matches(offered, settings.METRICS_TOKEN):
+    # The Bearer scheme only (case-insensitive, RFC 6750): the bare token, or another
+    # scheme's credentials that happen to equal it, are not the scrape's header.
+    scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not metrics.token_matches(offered, settings.METRICS_TOKEN):
         raise Http404
     body, content_type = metrics.exposition()
     return HttpResponse(body, content_type=content_type)

@@ -38,6 +38,15 @@ def test_it_does_not_exist_without_the_right_token(client, settings, configured,
     assert "portal_lookups_total" not in response.content.decode()
 
 
+@pytest.mark.parametrize("header", [TOKEN, f"Basic {TOKEN}", f"Token {TOKEN}", f"Bearer{TOKEN}"])
+def test_it_does_not_exist_for_the_token_without_the_bearer_scheme(client, settings, header):
+    settings.METRICS_TOKEN = TOKEN
+    response = client.get("/metrics", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 404
+    assert "portal_lookups_total" not in response.content.decode()
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"bearer {TOKEN}").status_code == 200
+
+
 def test_it_counts_lookups_by_outcome_and_channel_and_times_solar_proof_and_the_audit(client, settings, sales_user):
     settings.METRICS_TOKEN = TOKEN
     settings.LOOKUP_CACHE_SECONDS = 0
