@@ -67,6 +67,9 @@ def test_a_company_sign_in_from_a_sign_in_page_another_site_opened_ends_on_the_l
 
     assert "has not been looked up yet" in text(client.get(landed["Location"], **FROM_THE_PROVIDER))
     assert not LookupEvent.objects.exists()
+    # Nor did that sign-in leave a vouch behind for the other site's next link.
+    assert "has not been looked up yet" in text(client.get(landed["Location"], **FROM_THE_PROVIDER))
+    assert not LookupEvent.objects.exists()
 
 
 def test_a_sign_in_begun_by_another_sites_link_ends_on_the_look_up_button(client, ivy, portal_upstream):
