@@ -23,9 +23,11 @@ not cross-site either, so a link in Solar Proof reaches the customer in one tap.
 needs the ``Referer`` (browsers send the origin by default); if Solar Proof sends none,
 its links get the one-tap confirmation like any other site's.
 
-Pages that read the audit log (history, its export, the review record) are guarded the
-same way with ``@confirm_cross_site(what)``: another site's link to ``/history/export.csv``
-must not download the log through an admin's browser, nor write a review in their name.
+Pages that read the audit log (history, its export, the review record, the customer
+access report) are guarded the same way with ``@confirm_cross_site(what)``: another
+site's link to ``/history/export.csv`` must not download the log through an admin's
+browser, nor write a review in their name. There ``LOOKUP_LINK_ORIGINS`` earn nothing:
+Solar Proof links to its projects' customers, never to the portal's log.
 """
 
 from __future__ import annotations
@@ -84,10 +86,12 @@ def pass_on_vouch(request: HttpRequest, url: str) -> None:
         session[_VOUCHED] = url
 
 
-def is_cross_site(request: HttpRequest) -> bool:
+def is_cross_site(request: HttpRequest, *, trust_link_origins: bool = True) -> bool:
     """True when another site (not the portal, not a trusted link origin) started this request.
     A URL the portal vouched for counts as the portal's own, once; the first arrival at a
-    sign-in's destination counts as the other site's when that sign-in page was its link's."""
+    sign-in's destination counts as the other site's when that sign-in page was its link's.
+    ``trust_link_origins=False``: a link from ``LOOKUP_LINK_ORIGINS`` is another site's too
+    (they are trusted to link to a customer, not to read or export the log)."""
     session = getattr(request, "session", None)
     if session is not None and _FROM_ELSEWHERE in session and session[_FROM_ELSEWHERE] == request.get_full_path():
         del session[_FROM_ELSEWHERE]
@@ -97,7 +101,7 @@ def is_cross_site(request: HttpRequest) -> bool:
         return False
     referer = request.headers.get("Referer", "")
     referer_origin = origin_of(referer) if referer else None
-    if referer_origin and referer_origin in settings.LOOKUP_LINK_ORIGINS:
+    if trust_link_origins and referer_origin and referer_origin in settings.LOOKUP_LINK_ORIGINS:
         return False
     fetch_site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
     if fetch_site:
@@ -125,15 +129,15 @@ View = Callable[..., HttpResponse]
 def confirm_cross_site(what: str) -> Callable[[View], View]:
     """Decorate a view that reads or exports what the audit log holds: when another site
     started the request, the view does not run (nothing read, exported or recorded) and the
-    one-button confirmation names ``what`` instead. ``what`` may name the URL's keyword
-    arguments, ``"access report for customer {customer_id}"``. Put it below the sign-in and
-    role checks, so a signed-out visitor signs in first and someone without the role is
+    one-button confirmation names ``what`` instead (a trusted link origin's link too).
+    ``what`` may name the URL's keyword arguments, ``"access report for customer
+    {customer_id}"``. Put it below the sign-in and role checks, so a signed-out visitor signs in first and someone without the role is
     refused rather than asked."""
 
     def decorator(view: View) -> View:
         @wraps(view)
         def guarded(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-            if is_cross_site(request):
+            if is_cross_site(request, trust_link_origins=False):
                 return confirmation(request, what=what.format(**kwargs))
             return view(request, *args, **kwargs)
 

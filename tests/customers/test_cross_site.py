@@ -287,6 +287,33 @@ def test_another_sites_link_cannot_read_or_export_the_audit_log_through_an_admin
     assert not HistoryReview.objects.exists()  # no review written in the admin's name
 
 
+@pytest.mark.parametrize(
+    ("url", "what"),
+    [*HISTORY_PAGES, ("/history/customers/5001/report.json", "signed access report for customer 5001")],
+    ids=["export", "history", "reviews", "access-report"],
+)
+@pytest.mark.parametrize("fetch_site", ["cross-site", None], ids=["fetch-metadata", "referer-only"])
+def test_a_link_from_solar_proof_trusted_for_lookups_cannot_read_or_export_the_log(
+    admin_client, sales_user, settings, url, what, fetch_site
+):
+    """LOOKUP_LINK_ORIGINS let Solar Proof's links reach a customer in one tap; a link there
+    (a note, a field a customer filled in) to the log still gets the button."""
+    from customers.models import HistoryReview
+
+    settings.LOOKUP_LINK_ORIGINS = ["https://solarproof.com.au"]
+    _an_audited_lookup(sales_user)
+    headers = {"HTTP_REFERER": "https://solarproof.com.au/projects/2143"}
+    if fetch_site:
+        headers["HTTP_SEC_FETCH_SITE"] = fetch_site
+    response = admin_client.get(url, **headers)
+
+    assert response.status_code == 200 and "Content-Disposition" not in response
+    assert f"the {what} has not been opened yet" in text(response)
+    assert not HistoryReview.objects.exists()
+    # The same link still looks a customer up in one tap.
+    assert "has not been opened yet" not in text(admin_client.get("/projects/2143/", **headers))
+
+
 def test_the_export_downloads_and_is_recorded_after_the_one_tap(admin_client, sales_user):
     from customers.models import HistoryReview
 
