@@ -131,8 +131,8 @@ def confirm_cross_site(what: str) -> Callable[[View], View]:
     started the request, the view does not run (nothing read, exported or recorded) and the
     one-button confirmation names ``what`` instead (a trusted link origin's link too).
     ``what`` may name the URL's keyword arguments, ``"access report for customer
-    {customer_id}"``. Put it below the sign-in and role checks, so a signed-out visitor signs in first and someone without the role is
-    refused rather than asked."""
+    {customer_id}"``. Put it below the sign-in and role checks, so a signed-out visitor
+    signs in first and someone without the role is refused rather than asked."""
 
     def decorator(view: View) -> View:
         @wraps(view)
