@@ -4,6 +4,7 @@ of who read it. Every read of the log is itself written to the review chain."""
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -26,6 +27,8 @@ from customers.history import queries as history
 from customers.history.forms import HistoryFilterForm
 from customers.models import HistoryReview
 from solarproof_portal.middleware import client_ip
+
+logger = logging.getLogger(__name__)
 
 
 def _history_filters(form: HistoryFilterForm) -> history.Filters:
@@ -209,7 +212,18 @@ def access_report_json(request: HttpRequest, customer_id: str) -> HttpResponse:
         customer, project = _asked(request, customer_id)
     except access_report.ReportRefused as refused:
         return JsonResponse({"error": str(refused)}, status=404)
-    checkpoint = checkpoints.take_checkpoint()
+    try:
+        checkpoint = checkpoints.take_checkpoint()
+    except OSError as exc:
+        # Unpublished, the checkpoint would vouch for nothing outside the database.
+        logger.error("Access report not made: its checkpoint could not be written (%s)", type(exc).__name__)
+        return JsonResponse(
+            {
+                "error": "The signed report was not made: its checkpoint could not be written to the "
+                "checkpoint file (AUDIT_CHECKPOINT_FILE). Tell whoever runs the portal; the report page still works."
+            },
+            status=503,
+        )
     try:
         report = access_report.access_report_build(
             customer_id=customer, asked_project=project, through=checkpoint["sequence"]

@@ -378,6 +378,22 @@ def test_a_file_that_json_cannot_hold_is_refused_plainly_not_with_a_traceback(tm
         call_command("verify_access_report", str(path), stdout=StringIO(), stderr=StringIO())
 
 
+@pytest.mark.django_db
+def test_a_checkpoint_file_that_cannot_be_written_is_said_plainly_and_no_report_is_made(
+    admin_client, lookups, settings, tmp_path, caplog
+):
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path / "unmounted" / "checkpoints.jsonl")
+    admin_client.raise_request_exception = False
+
+    response = admin_client.get(f"/history/customers/{CUSTOMER}/report.json")
+
+    assert response.status_code == 503 and response["Content-Type"].startswith("application/json")
+    assert "checkpoint could not be written" in response.json()["error"]
+    assert "Content-Disposition" not in response
+    assert not HistoryReview.objects.filter(kind="access_report").exists()
+    assert "Access report not made: its checkpoint could not be written (FileNotFoundError)" in caplog.text
+
+
 def _auditor(path: Path, keys: str) -> subprocess.CompletedProcess:
     """manage.py on an auditor's machine: the public keys and nothing else of the portal."""
     environment = {"PATH": os.environ["PATH"], "AUDIT_VERIFY_KEYS": keys, "HOME": str(path.parent)}
