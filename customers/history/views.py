@@ -90,6 +90,7 @@ def _render_history(request: HttpRequest, context: dict[str, object], *, status:
     if isinstance(filters, history.Filters):
         context["export_query"] = urlencode(filters.as_record())
     if request.htmx and not request.htmx.history_restore_request:
+        context["filters_out_of_band"] = True
         response = render(request, "customers/_history_table.html", context, status=status)
     else:
         summary = history.summary()

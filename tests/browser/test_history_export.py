@@ -68,3 +68,24 @@ def test_the_export_holds_the_filtered_rows_and_each_submit_is_one_request(open_
     assert "project=2143" not in page.url
     assert page.input_value("#id_user") == "sales" and page.input_value("#id_project") == ""
     assert page.locator("table.history tbody tr").count() == 25
+
+
+def test_a_filter_set_from_the_table_shows_in_the_form_and_its_export(open_page, seventy_five_lookups):
+    page = open_page("desktop", role="Admins")
+    page.goto("/history/")
+    page.fill("#id_project", "2143")
+    page.press("#id_project", "Enter")
+    page.wait_for_selector("h2.table-title:has-text('Everyone who looked at project 2143')")
+
+    page.locator("table.history tbody tr", has_text="ivy").first.locator("a", has_text="ivy").click()
+    page.wait_for_selector("h2.table-title:has-text('Lookups by ivy')")
+    # The form says what the rows are: Show again gives the same rows, not project 2143's.
+    assert page.input_value("#id_user") == "ivy" and page.input_value("#id_project") == ""
+    assert "user=ivy" in page.get_attribute("#export-link", "href")
+
+    page.fill("#id_project", "abc")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_selector("text=Check the filters above.")
+    # The field that is wrong is named in the form, as on a full page load.
+    assert page.locator("form.filters .field-error").count() == 1
+    assert page.input_value("#id_project") == "abc"
