@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from customers import access
-from customers.audit import checkpoints
+from customers.audit import checkpoints, signing
 from customers.audit import log as audit_log
 from customers.cards.presentation import day_chart
 from customers.cross_site import confirm_cross_site
@@ -198,7 +198,15 @@ def access_report_page(request: HttpRequest, customer_id: str) -> HttpResponse:
     except access_report.ReportRefused as refused:
         return _refused(request, str(refused), status=404)
     _report_review(request, report, form="page")
-    context = {"report": report, "company": settings.COMPANY_NAME, "flagged": report.flagged()}
+    public_key = signing.private_key().public_key()
+    context = {
+        "report": report,
+        "company": settings.COMPANY_NAME,
+        "flagged": report.flagged(),
+        # What the recipient checks report.json with (public: printing it gives away nothing).
+        "public_key": signing.public_key_text(public_key),
+        "key_id": signing.key_id(public_key),
+    }
     return render(request, "customers/access_report.html", context)
 
 

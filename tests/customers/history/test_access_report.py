@@ -7,6 +7,7 @@ import base64
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -424,6 +425,20 @@ def test_an_auditor_checks_the_statement_with_the_public_key_alone(admin_client,
     unconfigured = _auditor(path, "")
     assert unconfigured.returncode != 0
     assert "which is not one of AUDIT_VERIFY_KEYS (none set)" in unconfigured.stderr
+
+
+@pytest.mark.django_db
+def test_the_page_prints_the_key_the_auditor_checks_the_statement_with(admin_client, lookups, tmp_path, settings):
+    page = admin_client.get(f"/history/customers/{CUSTOMER}/").content.decode()
+    printed = re.search(r'<code class="public-key">([^<]+)</code> \(key ID ([0-9a-f]{16})\)', page)
+    assert printed, "the report names the public key its statement is signed with"
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(_statement(admin_client)))
+
+    verified = _auditor(path, printed.group(1))
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(path.read_text())["key_id"] == printed.group(2)
+    assert settings.AUDIT_SIGNING_KEY not in page  # the private half never
 
 
 @pytest.mark.django_db
