@@ -126,7 +126,7 @@ def parse(text: str) -> dict[str, Any]:
     except RecursionError:
         raise NotAStatement("it is nested too deeply to be one") from None
     if not isinstance(statement, dict) or statement.get("type") != STATEMENT_TYPE:
-        raise NotAStatement("it is not a customer access report (its type is not access_report)")
+        raise NotAStatement("its type is not access_report")
     if statement.get("version") != VERSION:
         raise NotAStatement(f"it is version {statement.get('version')!r}; this portal reads version {VERSION}")
     if not isinstance(statement.get("rows"), list) or not isinstance(statement.get("checkpoint"), dict):

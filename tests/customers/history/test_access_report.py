@@ -346,6 +346,9 @@ def test_it_refuses_a_file_that_is_not_a_statement_plainly(tmp_path):
             call_command("verify_access_report", str(tmp_path / name), stdout=StringIO(), stderr=StringIO())
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("verify_access_report", str(tmp_path / "absent.json"), stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(CommandError) as refused:
+        call_command("verify_access_report", str(tmp_path / "other.json"), stdout=StringIO(), stderr=StringIO())
+    assert str(refused.value).endswith("other.json is not a customer access report: its type is not access_report")
 
 
 @pytest.mark.django_db
