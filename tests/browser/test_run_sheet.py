@@ -361,7 +361,7 @@ def test_a_kept_copy_is_gone_when_the_session_ends(open_page):
     page.context.set_offline(True)
     # Nothing to show: the browser's own "no connection" (or, while the service worker that
     # is being removed still answers this one navigation, its network error), never the sheet.
-    with pytest.raises(PlaywrightError, match="ERR_INTERNET_DISCONNECTED|ERR_FAILED"):
+    with pytest.raises(PlaywrightError, match=r"ERR_INTERNET_DISCONNECTED|ERR_FAILED"):
         page.goto("/run-sheet/?projects=2143")
 
 
