@@ -100,9 +100,7 @@ def look_up_customer(
         reason=reason,
         started=started,
     )
-    if not user.has_perm(PERMISSION):
-        audit(LookupResult(project_id, Outcome.NOT_AUTHORISED))
-        raise NotPermitted("Your account has no role that may look up customers.")
+    _refuse_without_role(user, audit, [project_id])
     result = _limited_fetch(user, project_id, refresh=refresh)
     event = audit(result)
     return dataclasses.replace(result, event=event)
@@ -147,10 +145,7 @@ def look_up_customers(
         reason=reason,
         started=started,
     )
-    if not user.has_perm(PERMISSION):
-        for project_id in project_ids:
-            audit(LookupResult(project_id, Outcome.NOT_AUTHORISED), project_id=project_id)
-        raise NotPermitted("Your account has no role that may look up customers.")
+    _refuse_without_role(user, audit, project_ids)
     deadline = started + settings.SOLARPROOF_TIMEOUT
 
     def job(project_id: int) -> LookupResult:
@@ -171,6 +166,15 @@ def look_up_customers(
         except AuditUnavailable as exc:
             answers.append(exc)
     return answers
+
+
+def _refuse_without_role(user: Any, audit: functools.partial[LookupEvent], project_ids: Sequence[int]) -> None:
+    """A user without a role that may look up customers: each project's refusal audited,
+    then ``NotPermitted``."""
+    if not user.has_perm(PERMISSION):
+        for project_id in project_ids:
+            audit(LookupResult(project_id, Outcome.NOT_AUTHORISED), project_id=project_id)
+        raise NotPermitted("Your account has no role that may look up customers.")
 
 
 def _limited_fetch(user: Any, project_id: int, *, refresh: bool, slot_wait: float | None = None) -> LookupResult:
