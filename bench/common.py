@@ -3,12 +3,14 @@ the plain version), and the tools that time them (sequential requests, wrk)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -150,6 +152,71 @@ def plain(upstream: str) -> Iterator[str]:
     """The afternoon version (bench/plain), same gunicorn config, database and upstream."""
     with _gunicorn("bench.plain.wsgi", env_base(SOLARPROOF_API_URL=upstream), []) as url:
         yield url
+
+
+def server_config(**extra: str) -> dict:
+    """Workers, threads and database pool of the portal under a case's environment
+    (bench/server_config.py), as gunicorn and Django read them."""
+    env = env_base(DJANGO_STATIC_ROOT="/nonexistent", **extra)
+    output = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "server_config.py")],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def connection_bound(config: dict) -> int | None:
+    """The most database connections one app server may open: workers x the pool's
+    maximum, or workers x threads without a pool (each thread keeps its own)."""
+    pool = config.get("pool")
+    if pool and pool.get("max_size"):
+        return config["workers"] * pool["max_size"]
+    return config["workers"] * config["threads"] if config.get("conn_max_age") else None
+
+
+def describe(config: dict) -> str:
+    pool = config.get("pool")
+    pooled = (
+        f"psycopg pool {pool['min_size']}–{pool['max_size']} per worker (wait ≤ {pool['timeout']:g} s)"
+        if pool
+        else f"no pool (a connection per thread, CONN_MAX_AGE {config.get('conn_max_age')})"
+    )
+    threads = f"{config['threads']} thread{'s' if config['threads'] != 1 else ''}"
+    return f"{config['workers']} {config['worker_class']} workers × {threads}, {pooled}"
+
+
+class ConnectionPeak:
+    """Peak client connections to the benchmark database opened by a server started inside
+    the block: pg_stat_activity every 20 ms, less the connections there before it (this
+    driver's own). One server runs at a time, so this is one app server's count."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> ConnectionPeak:
+        import psycopg
+
+        self._conn = psycopg.connect(f"{SERVER}/postgres", autocommit=True)
+        self._before = self._pids()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _pids(self) -> set[int]:
+        rows = self._conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'", [DB_NAME]
+        ).fetchall()
+        return {pid for (pid,) in rows}
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, len(self._pids() - self._before))
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._conn.close()
 
 
 def project_url(base: str) -> str:

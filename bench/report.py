@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.cases import CASES, throughput
-from bench.common import Plan, Row, load_average, median
+from bench.common import Plan, Row, connection_bound, describe, load_average, median
 
 
 def machine() -> dict[str, str]:
@@ -66,6 +66,20 @@ def heading(results: dict, plan: Plan) -> list[str]:
         f"Redis {m['redis']}, load from wrk {m['wrk']} on the same machine. The sandbox is a real HTTP server "
         f"(`manage.py run_sandbox`). Load average (1 / 5 / 15 min) at the start {m['load_at_start']}, "
         f"at the end {results.get('load_at_end', '?')}.",
+        "",
+        *_configuration(results),
+    ]
+
+
+def _configuration(results: dict) -> list[str]:
+    """The server configuration every figure was measured at, unless its case says otherwise."""
+    config = results.get("server_config")
+    if not config:
+        return []
+    return [
+        f"Portal configuration (the production defaults, unless a case says otherwise): {describe(config)}; "
+        f"at most {connection_bound(config)} database connections per app server. The plain version runs under "
+        "the same gunicorn config, each thread keeping its own connection (CONN_MAX_AGE 60), as an afternoon's version would.",
         "",
     ]
 

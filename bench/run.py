@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import database, report
 from bench.cases import CASES
-from bench.common import FULL, ROOT, SMOKE, Bench, load_average, step
+from bench.common import FULL, ROOT, SMOKE, Bench, load_average, server_config, step
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as static_dir:
         step("database and static files")
         bench = Bench(plan, Path(static_dir), database.set_up(Path(static_dir)))
-        results: dict = {"machine": report.machine()}
+        results: dict = {"machine": report.machine(), "server_config": server_config()}
         for case in CASES:
             step(case.NAME)
             results[case.NAME] = case.run(bench)
