@@ -87,7 +87,7 @@ def _function(mutant: str) -> str:
     their class: ``xǁClassǁmethod__mutmut_1`` -> ``Class.method``)."""
     name = mutant.rsplit(".", 1)[1]
     name = re.sub(r"__mutmut_\d+$", "", name)
-    name = name.removeprefix("x_")
+    name = name.removeprefix("x_").removeprefix("xǁ")
     return name.replace("ǁ", ".").strip(".")
 
 

@@ -2,6 +2,7 @@
 read afresh on every request, so that every change to who someone is counts at once."""
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
@@ -10,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Session
+from accounts.session_store import SessionStore
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +114,16 @@ def test_clearsessions_removes_expired_sessions(client, sales_user, make_user):
     Session.objects.filter(user=sales_user).update(expire_date="2000-01-01T00:00:00Z")
     call_command("clearsessions")
     assert list(Session.objects.values_list("user__username", flat=True)) == ["ivy.installer"]
+
+
+def test_a_session_row_without_its_user_column_still_signs_its_user_in(client, sales_user):
+    """Django's async session API (``asave``) writes the row without the user column. The
+    statement then brings no user, and Django reads the user itself: the same page, signed in."""
+    _signed_in(client, sales_user)
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    async_to_sync(SessionStore(key).asave)()
+    assert Session.objects.get(session_key=key).user_id is None
+
+    page = client.get("/")
+
+    assert page.status_code == 200 and "sam.sales" in page.content.decode()
