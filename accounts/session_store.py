@@ -3,8 +3,9 @@
 Django's database session backend reads the session, then ``auth.get_user`` reads the
 user, then the first permission check reads the user's permissions: three queries, most
 of their cost the ORM's building, on every signed-in request. Here the session row is
-read LEFT JOINed with its user (``accounts.Session.user_id``, written with the session)
-and the permissions the user holds directly and through groups, in one statement. The
+read LEFT JOINed with its user (``accounts.Session.user_id``, written with the session),
+the permissions the user holds directly and through groups, and the names of the user's
+groups (their roles, which each audit row records), in one statement. The
 user is handed to ``accounts.middleware.AuthenticationMiddleware``, which still applies
 every check of ``django.contrib.auth.get_user`` (backend, active, LOCAL_LOGIN, the
 session's password hash). Everything is read afresh on every request, as before: a
@@ -52,7 +53,8 @@ class SessionStore(DatabaseSessionStore):
 
     def loaded_user(self) -> Any:
         """The user the session's row named when it was read (None without one); their
-        permissions are filled in, so ``has_perm`` asks the database nothing more."""
+        permissions and group names are filled in, so ``has_perm`` and the role written on
+        an audit row (``customers.access.held_roles``) ask the database nothing more."""
         self._get_session()  # read once per request, as Django's stores do
         return self._user
 
@@ -60,7 +62,7 @@ class SessionStore(DatabaseSessionStore):
         self._user = None
         with connections[self._database].cursor() as cursor:
             now = connections[self._database].ops.adapt_datetimefield_value(timezone.now())
-            cursor.execute(_statement(self._database), [self.session_key, now, self.session_key, now])
+            cursor.execute(_statement(self._database), [self.session_key, now] * 3)
             rows = cursor.fetchall()
         session_row = next((row for row in rows if row[0] is not None), None)
         if session_row is None:
@@ -68,7 +70,9 @@ class SessionStore(DatabaseSessionStore):
             return None
         session_data, *user_values = session_row[: 1 + len(_USER_FIELDS)]
         if user_values[0] is not None:
-            self._user = _user(self._database, user_values, [row[-2:] for row in rows if row[-1] is not None])
+            permissions = [row[-2:] for row in rows if row[-3] == _PERMISSION and row[-1] is not None]
+            groups = {row[-1] for row in rows if row[-3] == _GROUP}
+            self._user = _user(self._database, user_values, permissions, groups)
         return Session(session_key=self.session_key, session_data=session_data)
 
     @cached_property
@@ -85,6 +89,8 @@ class SessionStore(DatabaseSessionStore):
 
 
 _SESSION_KEY = re.compile(r"[a-z0-9]{8,40}")
+# What a row of the statement carries after the session and user columns.
+_PERMISSION, _GROUP = "p", "g"
 _USER_FIELDS = list(get_user_model()._meta.concrete_fields)
 
 
@@ -96,8 +102,9 @@ def _converters(database: str) -> list[tuple[Any, list[Any]]]:
     return [(col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)) for col in columns]
 
 
-def _user(database: str, values: list[Any], permissions: list[tuple[str, str]]) -> Any:
-    """The user from their columns, converted as the ORM converts them."""
+def _user(database: str, values: list[Any], permissions: list[tuple[str, str]], groups: set[str]) -> Any:
+    """The user from their columns, converted as the ORM converts them, with the names of
+    their groups (``group_names``, read by ``customers.access.held_roles``)."""
     connection = connections[database]
     converted = []
     for (column, converters), value in zip(_converters(database), values, strict=True):
@@ -105,6 +112,7 @@ def _user(database: str, values: list[Any], permissions: list[tuple[str, str]]) 
             value = converter(value, column, connection)
         converted.append(value)
     user = get_user_model().from_db(database, [field.attname for field in _USER_FIELDS], converted)
+    user.group_names = frozenset(groups)
     if not user.is_superuser:
         # Django's ModelBackend (accounts/backends.py) answers has_perm from this cache.
         # A superuser's perms are all perms; Django reads those itself if ever asked.
@@ -115,7 +123,8 @@ def _user(database: str, values: list[Any], permissions: list[tuple[str, str]]) 
 @functools.cache
 def _statement(database: str) -> str:
     """The session row with its user and one row per permission of the user's groups,
-    then one row per permission given to the user directly (no session data on those).
+    then one row per permission given to the user directly, then one per group the user is
+    in (no session data on those; the third-last column says which kind a row is).
     Each part follows indexes from the session key (EXPLAIN on PostgreSQL with 20,000 users
     and 100,000 sessions); only auth_permission, a few dozen rows, is read whole. Planning
     it costs more than running it: PostgreSQL prepares it (settings: prepare_threshold)."""
@@ -136,8 +145,9 @@ def _statement(database: str) -> str:
     where = "WHERE s.session_key = %s AND s.expire_date > %s"
     by_group, given = f"gp.{column(granted, 'permission')}", f"up.{column(own, 'permission')}"
     user_columns = [f"u.{quote(field.column)}" for field in _USER_FIELDS]
+    no_user = ", ".join(["NULL"] * len(user_columns))
     return (
-        f"SELECT s.session_data, {', '.join(user_columns)}, ct.app_label, p.codename "  # noqa: S608 - names from the models
+        f"SELECT s.session_data, {', '.join(user_columns)}, '{_PERMISSION}', ct.app_label, p.codename "  # noqa: S608 - names from the models
         f"FROM {session} "
         f"LEFT JOIN {quote(user.db_table)} u ON u.{quote(user.pk.column)} = s.user_id "
         f"LEFT JOIN ({quote(groups.db_table)} ug JOIN {quote(granted.db_table)} gp "
@@ -146,9 +156,15 @@ def _statement(database: str) -> str:
         f"LEFT JOIN {permission.format(by_group)}"
         f"{where} "
         "UNION ALL "
-        f"SELECT NULL, {', '.join(['NULL'] * len(user_columns))}, ct.app_label, p.codename "
+        f"SELECT NULL, {no_user}, '{_PERMISSION}', ct.app_label, p.codename "
         f"FROM {session} "
         f"JOIN {quote(own.db_table)} up ON up.{column(own, 'user')} = s.user_id "
         f"JOIN {permission.format(given)}"
+        f"{where} "
+        "UNION ALL "
+        f"SELECT NULL, {no_user}, '{_GROUP}', NULL, g.{quote(Group._meta.get_field('name').column)} "
+        f"FROM {session} "
+        f"JOIN {quote(groups.db_table)} ug ON ug.{column(groups, 'user')} = s.user_id "
+        f"JOIN {quote(Group._meta.db_table)} g ON g.{quote(Group._meta.pk.column)} = ug.{column(groups, 'group')} "
         f"{where}"
     )

@@ -51,10 +51,14 @@ def either(roles: tuple[str, ...] | list[str]) -> str:
 
 
 def held_roles(user: Any) -> list[str]:
-    """The portal roles the user holds, in the roles' own order."""
+    """The portal roles the user holds, in the roles' own order. A user the session
+    brought (accounts/session_store.py) comes with their group names, read in the same
+    statement; any other user's are read here."""
     if not user.is_authenticated:
         return []
-    names = set(user.groups.values_list("name", flat=True))
+    names = getattr(user, "group_names", None)
+    if names is None:
+        names = set(user.groups.values_list("name", flat=True))
     return [role for role in LOOK_UP_ROLES if role in names]
 
 

@@ -4,7 +4,7 @@ read afresh on every request, so that every change to who someone is counts at o
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Session
 from accounts.session_store import SessionStore
+from customers.models import LookupEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -127,3 +128,39 @@ def test_a_session_row_without_its_user_column_still_signs_its_user_in(client, s
     page = client.get("/")
 
     assert page.status_code == 200 and "sam.sales" in page.content.decode()
+
+
+def test_a_lookup_reads_who_is_asking_and_their_roles_in_one_statement(client, sales_user):
+    _signed_in(client, sales_user)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/projects/2143/")
+    assert page.status_code == 200
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    who = [sql for sql in reads if "auth_" in sql or "session" in sql]
+    assert len(who) == 1, who
+    assert LookupEvent.objects.get().role == "Sales"
+
+
+def test_the_role_on_each_audit_row_is_the_one_held_at_that_request(client, sales_user):
+    _signed_in(client, sales_user)
+    client.get("/projects/2143/")
+    sales_user.groups.add(Group.objects.get(name="Admins"))
+    client.get("/projects/2143/")
+    sales_user.groups.remove(Group.objects.get(name="Sales"))
+    client.get("/projects/2143/")
+    assert list(LookupEvent.objects.order_by("sequence").values_list("role", flat=True)) == [
+        "Sales",
+        "Sales, Admins",
+        "Admins",
+    ]
+
+
+def test_a_role_taken_away_refuses_the_very_next_lookup_and_says_so_on_the_record(client, sales_user):
+    _signed_in(client, sales_user)
+    assert client.get("/projects/2143/").status_code == 200
+    sales_user.groups.clear()
+    assert client.get("/projects/2143/").status_code == 403
+    assert list(LookupEvent.objects.order_by("sequence").values_list("outcome", "role")) == [
+        ("found", "Sales"),
+        ("not_authorised", ""),
+    ]
