@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.models import AuthMethod
 from customers import access
-from customers.audit import checkpoints, heads
+from customers.audit import checkpoints, group_commit, heads
 from customers.audit import stream as audit_stream
 from customers.models import Channel, HistoryReview, LookupEvent
 from customers.outcomes import Outcome
@@ -90,13 +90,15 @@ def record_review(
 
 
 def append(**fields: Any) -> LookupEvent:
-    """Append one event to the chain. Only ``record_lookup`` calls this."""
+    """Append one event to the chain. Only ``record_lookup`` calls this. On PostgreSQL,
+    outside a transaction, the event is committed when this returns, in one transaction
+    with any other events this process's threads appended at the same moment
+    (customers/audit/group_commit.py); inside the caller's transaction, in that one."""
     fields = {**fields, "ip": heads.IP_FIELD.get_prep_value(fields.get("ip"))}
     if connection.vendor == "postgresql":
-        event = _append_in_one_round_trip(fields)
-        # Outside a transaction the row is committed already, and this runs at once.
-        transaction.on_commit(functools.partial(_published, "lookup", event.sequence, event), robust=True)
-        return event
+        if connection.in_atomic_block:
+            return _append_all_and_publish([fields])[0]
+        return group_commit.combiner(_append_all_and_publish).append(fields)
     with transaction.atomic():
         heads.lock_chain()
         sequence, prev_hash = heads.head()
@@ -113,6 +115,27 @@ def append(**fields: Any) -> LookupEvent:
     return event
 
 
+def _append_all_and_publish(batch: list[dict[str, Any]]) -> list[LookupEvent]:
+    """PostgreSQL: the append function once per row, in order, sent in one round trip
+    (psycopg's pipeline); each row's stream line once the transaction commits (at once,
+    outside one)."""
+    events = [LookupEvent(**fields) for fields in batch]
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        statement = cursor.cursor  # psycopg's own: executemany with returning=True
+        statement.executemany(
+            _APPEND_SQL, [[getattr(event, name) for name in _COLUMNS] for event in events], returning=True
+        )
+        for index, event in enumerate(events):
+            if index:
+                statement.nextset()
+            event.pk, event.sequence, event.created_at, event.prev_hash, event.hash = statement.fetchone()
+    for event in events:
+        event._state.adding = False
+        event._state.db = connection.alias
+        transaction.on_commit(functools.partial(_published, "lookup", event.sequence, event), robust=True)
+    return events
+
+
 # PostgreSQL: the functions of migration 0010, run as the tables' owner (the app's role may
 # not INSERT). They take the lock, the sequence, the time and the previous hash, and hash
 # the row in SQL; the verifier recomputes every hash in Python.
@@ -120,18 +143,6 @@ _COLUMNS = (*heads.CHAIN_FIELDS[2:-1], *heads.LATER_CHAIN_FIELDS)
 _APPEND_SQL = f"SELECT * FROM customers_lookupevent_append({', '.join(['%s'] * len(_COLUMNS))})"  # noqa: S608
 _REVIEW_COLUMNS = ("user_id", "username", "kind", "detail", "rows", "ip", "request_id")
 _APPEND_REVIEW_SQL = "SELECT * FROM customers_historyreview_append(%s, %s, %s, %s::jsonb, %s, %s, %s)"
-
-
-def _append_in_one_round_trip(fields: dict[str, Any]) -> LookupEvent:
-    """PostgreSQL: one statement, committed when it returns unless the caller holds a
-    transaction open."""
-    event = LookupEvent(**fields)
-    with connection.cursor() as cursor:
-        cursor.execute(_APPEND_SQL, [getattr(event, name) for name in _COLUMNS])
-        event.pk, event.sequence, event.created_at, event.prev_hash, event.hash = cursor.fetchone()
-    event._state.adding = False
-    event._state.db = connection.alias
-    return event
 
 
 def _append_review_in_one_round_trip(fields: dict[str, Any]) -> HistoryReview:
