@@ -95,3 +95,17 @@ def test_the_role_at_the_time_is_read_once_per_request(make_user, django_assert_
     with django_assert_num_queries(1):
         assert access.role_at_the_time(user) == access.role_at_the_time(user) == "Sales"
     assert access.role_at_the_time(AnonymousUser()) == ""
+
+
+def test_a_user_the_session_brought_has_their_roles_read_with_it_and_not_again(
+    client, make_user, django_assert_num_queries
+):
+    from accounts.session_store import SessionStore
+
+    user = make_user("ada", "Admins")
+    user.groups.add(Group.objects.get(name="Sales"), Group.objects.create(name="Marketing"))
+    client.force_login(user)
+    loaded = SessionStore(client.session.session_key).loaded_user()
+    with django_assert_num_queries(0):
+        assert access.held_roles(loaded) == ["Sales", "Admins"]
+        assert access.role_at_the_time(loaded) == "Sales, Admins"
