@@ -41,8 +41,13 @@ class LookupEvent(models.Model):
     sequence = models.PositiveBigIntegerField(unique=True, editable=False)
     created_at = models.DateTimeField("time", default=timezone.now, editable=False)
     # PROTECT: a user with history is deactivated, not deleted, so the trail stays whole.
+    # No index of its own: lookup_user_seq_idx starts with it (migration 0015).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="lookup_events", editable=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="lookup_events",
+        editable=False,
+        db_index=False,
     )
     username = models.CharField(max_length=150, editable=False, help_text="The username at the time of the lookup.")
     project_id = models.PositiveBigIntegerField("project ID", editable=False)

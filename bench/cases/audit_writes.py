@@ -7,7 +7,8 @@ holds it for, and the chain verified after.
 Each writer is a thread with its own PostgreSQL connection (psycopg, server-side binding and
 prepared after five calls, as the portal's settings) that sends exactly the portal's
 statement (``customers.audit.log._APPEND_SQL``, autocommit: one round trip, committed when
-it returns) as fast as it can for a fixed time. The anchor is the same row (same columns and
+it returns) as fast as it can for a fixed time: one append per transaction, the unit the
+portal's grouping (``customers/audit/group_commit.py``) puts several of in one. The anchor is the same row (same columns and
 values, a made-up hash) INSERTed into a plain table with only a primary key, autocommit too.
 
 How long the lock is held (the method):
@@ -63,12 +64,10 @@ def _runs(plan: Plan) -> int:
 def _conninfo() -> str:
     from django.db import connection
 
+    # Where and who only: the writers' own connections, outside any pool Django may keep.
     params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    params.pop("prepare_threshold", None)
-    params.pop("server_side_binding", None)
-    return " ".join(f"{key}='{value}'" for key, value in params.items() if value not in (None, ""))
+    wanted = ("dbname", "user", "password", "host", "port", "sslmode")
+    return " ".join(f"{key}='{params[key]}'" for key in wanted if params.get(key) not in (None, ""))
 
 
 def _connect(conninfo: str, *, autocommit: bool = True) -> Any:
@@ -411,8 +410,9 @@ def details(results: dict, plan: Plan) -> list[str]:
         "### 4. Audit write cost",
         "",
         "The portal's append statement (`customers.audit.log._APPEND_SQL`: a database function takes the chain's "
-        "advisory lock, reads the head, takes the time, hashes and inserts; autocommit, so committed when it "
-        "returns) against a plain `INSERT` of the same row into a table with only a primary key, from 1, 8 and "
+        "advisory lock, reads the head, takes the time, hashes and inserts), one per transaction (autocommit, so "
+        "committed when it returns; the portal's grouping of a process's appends into one transaction, "
+        "`customers/audit/group_commit.py`, is not in these figures) against a plain `INSERT` of the same row into a table with only a primary key, from 1, 8 and "
         f"{max(WRITERS)} threads with a connection each, {a['seconds']:g} s per run, {a['runs']} runs alternated, "
         "medians (writes/s: median and range). *Lock cycle*: the median gap between consecutive rows' "
         "database-clock times, taken under the lock: with writers queueing, one append's hold from the grant to "

@@ -4,9 +4,11 @@ field dropped, reordered or renamed, another time format, escaped non-ASCII, a s
 must fail here, loudly, before it breaks every existing log after an upgrade."""
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from django.db import connection
 
 from customers.audit import chain, heads
 from customers.models import HistoryReview, LookupEvent
@@ -181,3 +183,32 @@ def test_rows_stored_with_known_hashes_verify_on_this_database(db, django_user_m
     assert [heads.hash_of(event) for event in stored] == [HASH_1, HASH_2, HASH_3, HASH_4]
     assert heads.review_hash_of(HistoryReview.objects.get()) == REVIEW_HASH
     assert verify() == "OK: 4 events and 1 review record verified"
+
+
+@pytest.mark.parametrize(
+    ("event", "digest"), [(EVENT_1, HASH_1), (EVENT_2, HASH_2), (EVENT_3, HASH_3), (EVENT_4, HASH_4)],
+    ids=["reason and non-ASCII", "Brisbane time, whole second", "reason without sign-in method", "role"],
+)  # fmt: skip
+def test_the_database_hashes_a_lookup_event_to_its_known_digest(db, event, digest):
+    """PostgreSQL's append hashes in SQL, from the pieces it encodes before and under the chain's lock."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQL hash is PostgreSQL's; SQLite hashes in Python only")
+    names = (*chain.LOOKUP_FIELDS, *chain.LOOKUP_LATER_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT customers_lookupevent_hash(%s, %s, %s, %s, %s, %s, %s, %s, %s::inet, "
+            "%s, %s, %s, %s, %s, %s, %s, %s)",
+            [event.get(name) for name in names],
+        )
+        assert cursor.fetchone()[0] == digest
+
+
+def test_the_database_hashes_the_review_record_to_its_known_digest(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQL hash is PostgreSQL's; SQLite hashes in Python only")
+    values = [json.dumps(REVIEW[name]) if name == "detail" else REVIEW[name] for name in chain.REVIEW_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT customers_historyreview_hash(%s, %s, %s, %s, %s, %s::jsonb, %s, %s::inet, %s, %s)", values
+        )
+        assert cursor.fetchone()[0] == REVIEW_HASH
