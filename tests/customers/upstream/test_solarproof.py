@@ -1,6 +1,7 @@
 """The client against real HTTP servers on loopback: the sandbox for the contract,
 pytest-httpserver and raw sockets for the ways an upstream misbehaves."""
 
+import gzip
 import json
 import logging
 import socket
@@ -95,6 +96,8 @@ def test_it_sends_the_contract_parameters(client, httpserver):
         PATH, query_string={"action": "getcustomerofproject", "project_id": "77", "api_key": KEY}
     ).respond_with_json({"Customer": {"customerID": 1}})
     assert client.get_customer_of_project(77).customer_id == 1
+    headers = httpserver.log[0][0].headers
+    assert (headers["Accept"], headers["User-Agent"]) == ("application/json", "solarproof-staff-portal/1")
 
 
 def test_it_decides_from_the_body_when_an_error_comes_with_200(client, httpserver):
@@ -133,21 +136,24 @@ def test_it_accepts_a_byte_order_mark(client, httpserver):
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "detail"),
     [
-        b"<html><body>Maintenance</body></html>",
-        b"not json at all",
-        b"[1, 2, 3]",
-        b'{"Customer": {"firstName": "no id"}}',
-        b'{"code": "SOMETHING_NEW", "message": "?"}',
-        b'{"Message": "neither customer nor code"}',
-        b"\xff\xfe\x00garbage",
+        (b"<html><body>Maintenance</body></html>", "HTTP 200 without a usable JSON body"),
+        (b"not json at all", "HTTP 200 without a usable JSON body"),
+        (b"[1, 2, 3]", "HTTP 200 without a usable JSON body"),
+        (b'{"Customer": {"firstName": "no id"}}', "customer without a usable customerID"),
+        (b'{"Customer": "Judy Matherson"}', "customer field is not an object"),
+        (b'{"code": "SOMETHING_NEW", "message": "?"}', "unknown error code"),
+        (b'{"Message": "neither customer nor code"}', "HTTP 200, neither a customer nor an error code"),
+        (b"\xff\xfe\x00garbage", "HTTP 200 without a usable JSON body"),
     ],
 )
-def test_it_treats_an_unusable_answer_as_an_upstream_error(client, httpserver, body):
+def test_it_treats_an_unusable_answer_as_an_upstream_error(client, httpserver, body, detail):
     httpserver.expect_request(PATH).respond_with_data(body, status=200)
-    with pytest.raises(errors.UpstreamError):
+    with pytest.raises(errors.UpstreamError) as raised:
         client.get_customer_of_project(1)
+    assert type(raised.value) is errors.UpstreamError
+    assert raised.value.detail == detail  # the log says what was wrong with it
 
 
 def test_it_refuses_a_huge_body(client, httpserver):
@@ -242,6 +248,7 @@ def test_an_empty_customer_in_any_of_phps_spellings_means_no_customer(client, ht
     with pytest.raises(errors.NoCustomerAssigned) as raised:
         client.get_customer_of_project(1)
     assert type(raised.value) is errors.NoCustomerAssigned
+    assert raised.value.detail == "customer field empty"
 
 
 @pytest.mark.parametrize(
@@ -254,6 +261,8 @@ def test_an_empty_customer_in_any_of_phps_spellings_means_no_customer(client, ht
         False,
         1234567890123456789,
         "1234567890123456789",
+        10**18,
+        1e18,
         9999999999999999999,
         1e19,
         12.5,
@@ -267,6 +276,7 @@ def test_it_refuses_a_customer_id_that_is_not_a_small_enough_whole_number(client
     with pytest.raises(errors.UpstreamError) as raised:
         client.get_customer_of_project(1)
     assert type(raised.value) is errors.UpstreamError
+    assert raised.value.detail == "customer without a usable customerID"  # what the log says
 
 
 @pytest.mark.parametrize(
@@ -293,10 +303,13 @@ def test_it_recognises_error_codes_in_any_case(client, httpserver, body, error):
     with pytest.raises(error) as raised:
         client.get_customer_of_project(1)
     assert type(raised.value) is error
+    code = next(iter(body.values())).strip().upper()
+    assert raised.value.detail == f"code {code}"  # the log names the code as the contract spells it
 
 
-def test_it_retries_a_bad_gateway_then_succeeds(client, httpserver):
-    httpserver.expect_ordered_request(PATH).respond_with_data("bad gateway", status=502)
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_it_retries_a_bad_gateway_then_succeeds(client, httpserver, status):
+    httpserver.expect_ordered_request(PATH).respond_with_data("bad gateway", status=status)
     httpserver.expect_ordered_request(PATH).respond_with_json({"Customer": {"customerID": 9}})
     assert client.get_customer_of_project(1).customer_id == 9
     assert len(httpserver.log) == 2
@@ -327,11 +340,14 @@ def test_it_gives_up_on_a_hung_upstream_within_its_budget(httpserver):
     client = SolarProofClient(base_url=httpserver.url_for(PATH), api_key=KEY, timeout=0.6)
     started = time.monotonic()
     try:
-        with pytest.raises(errors.UpstreamUnavailable):
+        with pytest.raises(errors.UpstreamUnavailable) as raised:
             client.get_customer_of_project(1)
     finally:
         release.set()
     assert time.monotonic() - started < 1.5
+    # Staff are told it did not answer in time, not that it could not be reached.
+    assert type(raised.value) is errors.UpstreamTimedOut
+    assert raised.value.detail == "timed out: ConnectionError < MaxRetryError < ReadTimeoutError"
 
 
 def test_it_gives_up_on_an_answer_that_dribbles_in(httpserver):
@@ -385,14 +401,18 @@ def test_it_gives_up_on_a_server_that_never_answers(silent_server):
 
 def test_it_reports_connection_refused_as_unavailable():
     client = SolarProofClient(base_url=closed_port_url(PATH), api_key=KEY, timeout=1.0)
-    with pytest.raises(errors.UpstreamUnavailable):
+    with pytest.raises(errors.UpstreamUnavailable) as raised:
         client.get_customer_of_project(1)
+    assert type(raised.value) is errors.UpstreamUnavailable
+    # The log names each exception down to the cause, never their messages (they quote the URL).
+    assert raised.value.detail == "could not connect: ConnectionError < MaxRetryError < NewConnectionError"
 
 
 def test_it_reports_an_unknown_host_as_unavailable():
     client = SolarProofClient(base_url="http://solarproof.invalid/apidata.php", api_key=KEY, timeout=1.0)
-    with pytest.raises(errors.UpstreamUnavailable):
+    with pytest.raises(errors.UpstreamUnavailable) as raised:
         client.get_customer_of_project(1)
+    assert raised.value.detail == "could not connect: ConnectionError < MaxRetryError < NameResolutionError"
 
 
 def test_it_goes_through_the_proxy_the_environment_names(httpserver, monkeypatch):
@@ -635,3 +655,232 @@ def test_a_body_that_stalls_after_late_headers_waits_only_for_what_is_left(count
 
     assert time.monotonic() - started < 1.2  # what was left after the headers, not a fresh read timeout
     assert server.requests_seen() == 1
+
+
+def test_it_returns_every_field_of_a_business_customer(sandbox_client):
+    assert sandbox_client.get_customer_of_project(2144) == Customer(
+        customer_id=72144,
+        first_name="Marcus",
+        surname="Aurelio",
+        phone1="(07) 3123 4567",
+        phone2="13 11 14",
+        email="accounts@aurelio-nurseries.example.com",
+        company_name="Aurelio Nurseries Pty Ltd",
+        company_phone="1800 555 010",
+        abn="51824753556",
+        gst_registered=True,
+        site_address="480 Mount Cotton Road, Capalaba, QLD, 4157",
+        note="Site contact: Dee (operations).\nLoading dock at rear; sign in at the office.",
+        contact_time="Weekdays 7am-3pm",
+    )
+
+
+def test_it_reads_each_field_whatever_the_case_of_its_name(client, httpserver):
+    body = {
+        "CUSTOMER": {
+            "CUSTOMERID": 3,
+            "UID": "sp-000003",
+            "Phone2": "02 9999 0000",
+            "CustomerABN": "51 824 753 556",
+            "ContactTime": "Mornings",
+            "SiteAddress": "1 Example St",
+        }
+    }
+    httpserver.expect_request(PATH).respond_with_json(body)
+    assert client.get_customer_of_project(1) == Customer(
+        customer_id=3,
+        uid="sp-000003",
+        phone2="02 9999 0000",
+        abn="51 824 753 556",
+        contact_time="Mornings",
+        site_address="1 Example St",
+    )
+
+
+def test_single_line_fields_are_tidied_and_the_note_keeps_its_lines(client, httpserver):
+    body = {
+        "Customer": {
+            "customerID": 4,
+            "firstName": "Ann\x00\x07\x1b",
+            "surname": True,
+            "companyName": False,
+            "siteAddress": "12 Main St\r\n  Brisbane\tQLD",
+            "note": "one\rtwo\r\nthree\x1b",
+            "email": "a" * (solarproof.MAX_FIELD_CHARS + 5),
+        }
+    }
+    httpserver.expect_request(PATH).respond_with_json(body)
+    customer = client.get_customer_of_project(1)
+    assert (customer.first_name, customer.surname, customer.company_name) == ("Ann", "", "")
+    assert customer.site_address == "12 Main St Brisbane QLD"
+    assert customer.note == "one\ntwo\nthree"
+    assert customer.email == "a" * solarproof.MAX_FIELD_CHARS
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (True, True),
+        (False, False),
+        (1, True),
+        (0, False),
+        (0.0, False),
+        ("1", True),
+        (" Yes ", True),
+        ("Y", True),
+        ("y", True),
+        ("TRUE", True),
+        ("true", True),
+        ("0", False),
+        ("N", False),
+        ("n", False),
+        ("no", False),
+        ("NO", False),
+        ("FALSE", False),
+        ("false", False),
+        ("maybe", None),
+        ("", None),
+        (None, None),
+        ([], None),
+    ],
+)
+def test_gst_registration_is_read_from_each_of_phps_spellings(client, httpserver, value, shown):
+    """Yes, no, or unknown (shown as such): never a guess from an unrecognised value."""
+    httpserver.expect_request(PATH).respond_with_json({"Customer": {"customerID": 1, "gstRegistered": value}})
+    assert client.get_customer_of_project(1).gst_registered is shown
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "detail"),
+    [
+        (502, b"<html>Bad gateway</html>", errors.UpstreamSaysUnavailable, "HTTP 502 without a JSON body"),
+        (503, b"<html>Down</html>", errors.UpstreamSaysUnavailable, "HTTP 503 without a JSON body"),
+        (504, b"<html>Gateway timeout</html>", errors.UpstreamSaysUnavailable, "HTTP 504 without a JSON body"),
+        (502, b'{"message": "down"}', errors.UpstreamSaysUnavailable, "HTTP 502"),
+        (503, b'{"message": "down"}', errors.UpstreamSaysUnavailable, "HTTP 503"),
+        (504, b'{"message": "down"}', errors.UpstreamSaysUnavailable, "HTTP 504"),
+        (500, b"<html>Fatal error</html>", errors.UpstreamError, "HTTP 500 without a usable JSON body"),
+        (505, b"<html>?</html>", errors.UpstreamError, "HTTP 505 without a usable JSON body"),
+        (500, b'{"message": "?"}', errors.UpstreamError, "HTTP 500, neither a customer nor an error code"),
+        (505, b'{"message": "?"}', errors.UpstreamError, "HTTP 505, neither a customer nor an error code"),
+    ],
+)
+def test_a_gateway_error_says_solar_proof_cannot_serve_now_and_other_errors_say_try_again(
+    client, httpserver, status, body, error, detail
+):
+    httpserver.expect_request(PATH).respond_with_data(body, status=status)
+    with pytest.raises(errors.SolarProofError) as raised:
+        client.get_customer_of_project(1)
+    assert type(raised.value) is error
+    assert str(raised.value) == error.advice
+    assert raised.value.detail == detail
+
+
+def test_it_accepts_an_answer_exactly_at_the_limit_with_a_content_length(client, httpserver):
+    body = _body_of_exactly(solarproof.MAX_BODY_BYTES)
+    httpserver.expect_request(PATH).respond_with_data(body, content_type="application/json")
+    assert client.get_customer_of_project(1).customer_id == 1
+    assert httpserver.log[0][1].headers["Content-Length"] == str(solarproof.MAX_BODY_BYTES)
+
+
+def test_it_accepts_a_compressed_answer(client, httpserver):
+    body = gzip.compress(json.dumps({"Customer": {"customerID": 8, "firstName": "Judy"}}).encode())
+    httpserver.expect_request(PATH).respond_with_data(
+        body, content_type="application/json", headers={"Content-Encoding": "gzip"}
+    )
+    assert client.get_customer_of_project(1) == Customer(customer_id=8, first_name="Judy")
+
+
+def test_it_refuses_an_answer_that_decompresses_beyond_the_limit(client, httpserver):
+    """A few kilobytes on the wire, over the limit once decompressed: the limit is on what we keep."""
+    body = gzip.compress(_body_of_exactly(solarproof.MAX_BODY_BYTES * 4))
+    assert len(body) < solarproof.MAX_BODY_BYTES // 100
+    httpserver.expect_request(PATH).respond_with_data(
+        body, content_type="application/json", headers={"Content-Encoding": "gzip"}
+    )
+    with pytest.raises(errors.UpstreamError) as raised:
+        client.get_customer_of_project(1)
+    assert raised.value.detail == "body too large"
+
+
+def _headers_then(rest: bytes, *, then_close: bool):
+    """Headers at once declaring a 40-byte body, then ``rest`` of it, then the connection is
+    closed (``then_close``) or held open with nothing more."""
+
+    def answer(conn: socket.socket, stop: threading.Event) -> bool:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n" + rest)
+        if not then_close:
+            stop.wait(5)
+        return False
+
+    return answer
+
+
+def test_an_answer_cut_short_is_reported_as_a_broken_connection(counting_server):
+    server = counting_server(_headers_then(b'{"Customer"', then_close=True))
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=2.0)
+    with pytest.raises(errors.UpstreamUnavailable) as raised:
+        client.get_customer_of_project(1)
+    assert type(raised.value) is errors.UpstreamUnavailable
+    assert raised.value.detail == "connection broke reading the answer: ProtocolError"
+
+
+def test_an_answer_that_stops_coming_is_reported_as_not_answering_in_time(counting_server):
+    server = counting_server(_headers_then(b'{"Customer"', then_close=False))
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=1.0)
+    with pytest.raises(errors.UpstreamUnavailable) as raised:
+        client.get_customer_of_project(1)
+    assert type(raised.value) is errors.UpstreamTimedOut
+    assert str(raised.value) == errors.UpstreamTimedOut.advice
+    assert raised.value.detail == "timed out reading the answer"
+
+
+def test_urllib3s_retry_lines_keep_their_words_with_the_key_redacted(caplog):
+    caplog.set_level(logging.DEBUG, logger="urllib3")
+    client = SolarProofClient(base_url=closed_port_url(PATH), api_key=KEY, timeout=1.0)
+    with pytest.raises(errors.UpstreamUnavailable):
+        client.get_customer_of_project(1)
+    retries = [record.getMessage() for record in caplog.records if record.name == "urllib3.util.retry"]
+    assert retries, "a refused connection is retried"
+    url = "/apidata.php?action=getcustomerofproject&project_id=1&api_key=[redacted]"
+    assert all(message.startswith(f"Incremented Retry for (url='{url}')") for message in retries), retries
+
+
+@pytest.mark.parametrize("logger", ["urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection", "requests"])
+def test_the_key_is_redacted_wherever_a_library_log_line_quotes_it(logger, caplog):
+    SolarProofClient(base_url="http://127.0.0.1:9/", api_key=KEY, timeout=1.0)  # the key is now a secret
+    caplog.set_level(logging.DEBUG, logger=logger)
+    logging.getLogger(logger).warning("connection to %s failed (%s)", f"http://proxy/{KEY}/x", "reset")
+    assert [record.getMessage() for record in caplog.records] == [
+        "connection to http://proxy/[redacted]/x failed (reset)"
+    ]
+
+
+def test_a_connection_dropped_late_is_not_tried_again_without_time_for_an_answer(counting_server):
+    def drop_after(conn: socket.socket, stop: threading.Event) -> bool:
+        stop.wait(1.6)
+        return False  # closed without an answer
+
+    server = counting_server(drop_after)
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=2.0)
+    with pytest.raises(errors.UpstreamUnavailable) as raised:
+        client.get_customer_of_project(1)
+    assert server.requests_seen() == 1  # 0.4 s left: less than the 0.5 s an attempt needs
+    assert raised.value.detail == "could not connect: ConnectionError < MaxRetryError < ProtocolError"
+
+
+def test_a_connection_dropped_without_an_answer_is_tried_once_more_only(counting_server):
+    server = counting_server(lambda conn, stop: False)  # closed as soon as the request arrives
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=2.0)
+    with pytest.raises(errors.UpstreamUnavailable):
+        client.get_customer_of_project(1)
+    assert server.requests_seen() == 2
+
+
+def test_a_retry_after_header_is_not_waited_for(httpserver):
+    """Solar Proof's Retry-After would hold the lookup past its budget: retries keep their own pace."""
+    httpserver.expect_request(PATH).respond_with_data("down", status=503, headers={"Retry-After": "3"})
+    client = SolarProofClient(base_url=httpserver.url_for(PATH), api_key=KEY, timeout=2.0)
+    with pytest.raises(errors.UpstreamSaysUnavailable):
+        client.get_customer_of_project(1)
+    assert len(httpserver.log) == 3  # the first try and two retries, none of them 3 s apart
