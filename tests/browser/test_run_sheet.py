@@ -366,7 +366,10 @@ def test_a_kept_copy_is_gone_when_the_session_ends(open_page):
 
 
 def test_offline_a_kept_copy_stops_when_the_sign_in_would_end(open_page, settings):
-    settings.SESSION_COOKIE_AGE = 3600  # ends before the portal's midnight
+    settings.SESSION_COOKIE_AGE = 3600
+    # The portal's zone where it is about noon now, so the hour-long sign-in ends before the
+    # portal's midnight whenever the test runs (in Brisbane's last hour it would not).
+    settings.TIME_ZONE = f"Etc/GMT{timezone.now().hour - 12:+d}"
     page = open_page("phone")
     page.goto("/run-sheet/?projects=2143")
     page.get_by_role("button", name="Keep on this device for today").click()
