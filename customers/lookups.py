@@ -7,6 +7,7 @@ returns the customer. If the audit row cannot be written, nobody sees the custom
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextvars
 import dataclasses
 import functools
@@ -30,7 +31,7 @@ from customers.models import Channel, LookupEvent
 from customers.outcomes import Outcome
 from customers.ratelimit import hit_rate_limit
 from customers.upstream import errors, guard, sandbox, solarproof
-from solarproof_portal import metrics
+from solarproof_portal import database, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ def look_up_customer(
         started=started,
     )
     _refuse_without_role(user, audit, [project_id])
+    # The wait on Solar Proof holds no database connection: the audit write takes one again.
+    database.release_while_waiting()
     result = _limited_fetch(user, project_id, refresh=refresh)
     event = audit(result)
     return dataclasses.replace(result, event=event)
@@ -123,11 +126,12 @@ def look_up_customers(
     ours, which stays with its own project).
 
     Rate limit, cache and Solar Proof run side by side in ``pool``, whose threads never
-    touch the database; the audit rows are written here, in the calling thread, before any
-    result is returned. So a sheet holds the one database connection of its request,
-    however many projects it has. Every job may wait for a Solar Proof slot until the
-    sheet's budget (SOLARPROOF_TIMEOUT) has run out; after that a job that finds no free
-    slot answers that Solar Proof is busy.
+    touch the database; the audit rows are written here, in the calling thread, once every
+    job has its answer and before any result is returned. So a sheet holds at most the one
+    database connection of its request, however many projects it has, and none while its
+    jobs wait (given back to the pool, solarproof_portal/database.py). Every job may wait
+    for a Solar Proof slot until the sheet's budget (SOLARPROOF_TIMEOUT) has run out; after
+    that a job that finds no free slot answers that Solar Proof is busy.
 
     Raises ``NotPermitted`` (after auditing each project's refusal) for a user without a role.
     """
@@ -153,6 +157,8 @@ def look_up_customers(
 
     # Each job runs in a copy of this request's context, so its log lines carry the request ID.
     futures = [pool.submit(contextvars.copy_context().run, job, project_id) for project_id in project_ids]
+    database.release_while_waiting()
+    concurrent.futures.wait(futures)
     answers: list[LookupResult | Exception] = []
     for project_id, future in zip(project_ids, futures, strict=True):
         try:

@@ -354,7 +354,31 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = _non_negative_int("DATABASE_CONN_MAX_AGE", 60)
+# PostgreSQL connections per process come from a pool (psycopg_pool, through Django): a
+# request takes one when it first needs the database and gives it back when it ends, and
+# a lookup gives it back while it waits on Solar Proof (solarproof_portal/database.py).
+# So connections per process are bounded by DATABASE_POOL_MAX, however many threads wait;
+# a request that finds none free within DATABASE_POOL_TIMEOUT gets the database-outage
+# 503. DATABASE_POOL_MAX=0 turns the pool off: each thread keeps its own connection for
+# DATABASE_CONN_MAX_AGE seconds, as before the pool. Sizing: docs/deployment.md.
+DATABASE_POOL_MAX = _non_negative_int("DATABASE_POOL_MAX", 8)
+DATABASE_POOL_MIN = _non_negative_int("DATABASE_POOL_MIN", min(2, DATABASE_POOL_MAX))
+DATABASE_POOL_TIMEOUT = _positive("DATABASE_POOL_TIMEOUT", 3)
+if DATABASE_POOL_MIN > DATABASE_POOL_MAX:
+    raise ImproperlyConfigured(
+        f"DATABASE_POOL_MIN must not be more than DATABASE_POOL_MAX ({DATABASE_POOL_MIN} > {DATABASE_POOL_MAX})."
+    )
+DATABASE_POOLED = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX > 0
+# Django's pool needs CONN_MAX_AGE 0: the pool, not the thread, keeps the connection.
+DATABASES["default"]["CONN_MAX_AGE"] = _non_negative_int("DATABASE_CONN_MAX_AGE", 0 if DATABASE_POOLED else 60)
+if DATABASE_POOLED and DATABASES["default"]["CONN_MAX_AGE"]:
+    raise ImproperlyConfigured(
+        "DATABASE_CONN_MAX_AGE must be 0 with the connection pool (the pool keeps connections); "
+        "DATABASE_POOL_MAX=0 turns the pool off."
+    )
+# Without the pool, a kept connection is checked before reuse; with it, the pool checks
+# each connection as it hands it out (one empty round trip), so none dead from a restart
+# of PostgreSQL reaches a request.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers take the lock when their transaction begins, so audit appends queue up in
@@ -368,6 +392,19 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # (the permission query's planning was ten times its execution). Needs a direct
     # connection or a pooler that keeps prepared statements (docs/deployment.md).
     DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
+    if DATABASE_POOLED:
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "name": "portal",
+            "min_size": DATABASE_POOL_MIN,
+            "max_size": DATABASE_POOL_MAX,
+            "timeout": DATABASE_POOL_TIMEOUT,
+            # A connection attempt that fails (PostgreSQL away) is retried with backoff for
+            # this long, then dropped, so that the next request starts a fresh one at once.
+            # psycopg_pool's default goes on for five minutes with ever longer waits between
+            # attempts (1, 2, 4 ... 64 s): the portal could stay down for a minute after
+            # PostgreSQL came back.
+            "reconnect_timeout": DATABASE_POOL_TIMEOUT,
+        }
 # The role that owns the tables: used by migrate, grant_app_privileges and prune_audit_log
 # (deploy/container-steps.sh), never by the web server, whose DATABASE_URL role may only
 # append to the audit log (customers/audit/database_roles.py). The start step unsets it before

@@ -76,15 +76,22 @@ def test_the_portal_keeps_serving_while_redis_is_down_and_recovers(settings, cli
     assert LookupEvent.objects.filter(outcome="found").count() == 4
 
 
+@pytest.mark.parametrize(
+    "connections",
+    [
+        pytest.param({}, id="pooled"),
+        pytest.param({"DATABASE_POOL_MAX": "0", "DATABASE_CONN_MAX_AGE": "60"}, id="persistent"),
+    ],
+)
 def test_with_postgresql_unreachable_pages_are_503_and_the_portal_recovers(
-    committed_db, make_user, static_root, tmp_path
+    committed_db, make_user, static_root, tmp_path, connections
 ):
     shared_services()
     production_user(make_user)
     database = settings.DATABASES["default"]
     proxy = TcpProxy(database["HOST"], int(database["PORT"])).start()
     proxied = f"postgres://{database['USER']}@127.0.0.1:{proxy.port}/{database['NAME']}"
-    env = production_env(DATABASE_URL=proxied, DATABASE_CONN_MAX_AGE="60", DJANGO_STATIC_ROOT=str(static_root))
+    env = production_env(DATABASE_URL=proxied, DJANGO_STATIC_ROOT=str(static_root), **connections)
     try:
         with gunicorn(env, log=tmp_path / "gunicorn.log") as base:
             session = sign_in(base, "sam.sales", "correct-horse-battery")

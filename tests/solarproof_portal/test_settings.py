@@ -20,6 +20,7 @@ NO_ZERO = {
     "DJANGO_SESSION_IDLE_MINUTES": ["10h"],
     "AXES_FAILURE_LIMIT": ["5 tries"],
     "AXES_COOLOFF_MINUTES": ["30m"],
+    "DATABASE_POOL_TIMEOUT": ["3s"],
 }
 # Settings where 0 means "off" or "none" (documented beside each): 0 starts.
 ZERO_IS_OFF = {
@@ -30,6 +31,8 @@ ZERO_IS_OFF = {
     "AUDIT_ALERT_DISTINCT_PROJECTS_PER_HOUR": ["30/h"],
     "TRUSTED_PROXY_COUNT": ["one"],
     "DATABASE_CONN_MAX_AGE": ["60s"],
+    "DATABASE_POOL_MAX": ["8 connections", "2.5"],
+    "DATABASE_POOL_MIN": ["2x"],
     "DJANGO_HSTS_SECONDS": ["1y"],
 }
 FORMATS = {
@@ -89,3 +92,51 @@ def test_zero_starts_where_it_means_off(monkeypatch, name):
 )
 def test_start_up_reads_a_usable_value(monkeypatch, environment, setting, expected):
     assert _start_up(monkeypatch, **environment)[setting] == expected
+
+
+POSTGRESQL = "postgres://portal@db.internal:5432/portal"
+
+
+def test_postgresql_connections_come_from_a_pool_of_the_configured_size(monkeypatch):
+    settings = _start_up(
+        monkeypatch, DATABASE_URL=POSTGRESQL, DATABASE_POOL_MAX="12", DATABASE_POOL_MIN="3", DATABASE_POOL_TIMEOUT="1.5"
+    )
+    database = settings["DATABASES"]["default"]
+    assert {key: database["OPTIONS"]["pool"][key] for key in ("min_size", "max_size", "timeout")} == {
+        "min_size": 3,
+        "max_size": 12,
+        "timeout": 1.5,
+    }
+    assert database["CONN_MAX_AGE"] == 0  # Django refuses persistent connections with a pool
+
+
+def test_the_pool_defaults_to_eight_connections_and_a_three_second_wait(monkeypatch):
+    for name in ("DATABASE_POOL_MAX", "DATABASE_POOL_MIN", "DATABASE_POOL_TIMEOUT", "DATABASE_CONN_MAX_AGE"):
+        monkeypatch.delenv(name, raising=False)
+    pool = _start_up(monkeypatch, DATABASE_URL=POSTGRESQL)["DATABASES"]["default"]["OPTIONS"]["pool"]
+    assert (pool["min_size"], pool["max_size"], pool["timeout"]) == (2, 8, 3.0)
+
+
+def test_a_pool_of_zero_turns_it_off_for_persistent_connections(monkeypatch):
+    monkeypatch.delenv("DATABASE_CONN_MAX_AGE", raising=False)
+    database = _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, DATABASE_POOL_MAX="0")["DATABASES"]["default"]
+    assert "pool" not in database["OPTIONS"] and database["CONN_MAX_AGE"] == 60
+    assert _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, DATABASE_POOL_MAX="1")["DATABASE_POOL_MIN"] == 1
+
+
+def test_the_owners_connection_for_migrations_is_never_pooled(monkeypatch):
+    settings = _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, DATABASE_OWNER_URL=POSTGRESQL)
+    assert "pool" in settings["DATABASES"]["default"]["OPTIONS"]
+    assert "pool" not in settings["DATABASES"]["owner"].get("OPTIONS", {})
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({"DATABASE_CONN_MAX_AGE": "60"}, "DATABASE_CONN_MAX_AGE must be 0 with the connection pool"),
+        ({"DATABASE_POOL_MAX": "4", "DATABASE_POOL_MIN": "5"}, "DATABASE_POOL_MIN must not be more than"),
+    ],
+)
+def test_start_up_refuses_a_pool_it_cannot_make(monkeypatch, environment, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, **environment)

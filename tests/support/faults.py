@@ -175,7 +175,6 @@ def portal_env(*, database_url: str, **extra: str) -> dict[str, str]:
         "GUNICORN_WORKERS": "2",
         "GUNICORN_THREADS": "8",
         "GUNICORN_LOG_LEVEL": "warning",
-        "DATABASE_CONN_MAX_AGE": "60",
         **extra,
     }
 
