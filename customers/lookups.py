@@ -102,8 +102,6 @@ def look_up_customer(
         started=started,
     )
     _refuse_without_role(user, audit, [project_id])
-    # The wait on Solar Proof holds no database connection: the audit write takes one again.
-    database.release_while_waiting()
     result = _limited_fetch(user, project_id, refresh=refresh)
     event = audit(result)
     return dataclasses.replace(result, event=event)
@@ -184,7 +182,8 @@ def _refuse_without_role(user: Any, audit: functools.partial[LookupEvent], proje
 
 
 def _limited_fetch(user: Any, project_id: int, *, refresh: bool, slot_wait: float | None = None) -> LookupResult:
-    """Rate limit, cache, Solar Proof: the lookup before its audit row. No database."""
+    """Rate limit, cache, Solar Proof: the lookup before its audit row. No database: this
+    thread's connection goes back to the pool before Solar Proof is asked."""
     limit, window = settings.LOOKUP_RATE_LIMIT
     if hit_rate_limit(key=f"lookup:user:{user.pk}", limit=limit, window_seconds=window):
         return LookupResult(
@@ -202,6 +201,9 @@ def _fetch(project_id: int, *, refresh: bool, slot_wait: float | None = None) ->
         customer, fetched_at = cached
         return LookupResult(project_id, Outcome.FOUND, customer, cache_hit=True, fetched_at=fetched_at)
     client = solarproof_client()
+    # The wait on Solar Proof holds no database connection (the pool has it back until the
+    # audit write takes one again). A cache hit waits on nothing and keeps it.
+    database.release_while_waiting()
     try:
         customer = guard.call_solar_proof(lambda: client.get_customer_of_project(project_id), wait=slot_wait)
     except errors.SolarProofError as exc:

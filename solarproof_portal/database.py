@@ -4,8 +4,9 @@ while a request waits on something else, and forked processes.
 **Released while waiting.** With the pool, a request takes a connection when it first
 needs the database and gives it back when it ends (CONN_MAX_AGE 0). A lookup spends most
 of its time waiting on Solar Proof, with nothing to ask the database, so
-``release_while_waiting`` gives the connection back to the pool before that wait and the
-audit write takes one again after it. A thread that waits then holds no connection, and
+``release_while_waiting`` gives the connection back to the pool just before Solar Proof is
+asked (a cache hit waits on nothing and keeps it), and the audit write takes one again
+after it. A run sheet's request does the same while its jobs wait. A thread that waits then holds no connection, and
 threads per worker can be many more than connections per worker. Never inside a
 transaction (``atomic``), whose work would be lost, and never without the pool, where
 closing would only cost a new connection afterwards.
@@ -44,7 +45,9 @@ def release_while_waiting(alias: str = DEFAULT_DB_ALIAS) -> bool:
     """Give this thread's connection back to the pool, if it has one, it came from the
     pool and no transaction is open on it. The next query takes one again. True when a
     connection was given back."""
-    if not pooled(alias):
+    # A thread that never used the database (a run sheet's job) has nothing to give back,
+    # and is not handed a connection object here to find that out.
+    if not pooled(alias) or not hasattr(connections._connections, alias):
         return False
     connection = connections[alias]
     if connection.connection is None or connection.in_atomic_block:
