@@ -4,14 +4,18 @@ The portal spends most of a lookup waiting on Solar Proof, so each worker proces
 threads (gthread): a waiting request holds a thread, not a whole process. Sized from the
 CPUs this process may use (affinity and cgroup quota, solarproof_portal/cpus.py: a 2-CPU
 container on a 32-core host starts 4 workers, not 64) and overridable: GUNICORN_WORKERS,
-GUNICORN_THREADS, PORT. The benchmark
-(bench/RESULTS.md, "waiting on a slow upstream": 64 clients, 100 ms upstream, 2 cores,
-2026-11-28 19:59) measured sync workers (2 x CPU) at 30 req/s, 10 % of the portal's own
-rate; gthread with 8 threads per worker at 182 req/s (61 %); with 16 threads at 292 req/s
-(98 %). The default stays 8: every thread keeps its own database connection, and
-2 x CPU workers x 8 threads leaves two app servers inside PostgreSQL's default
-max_connections of 100, where 16 would not. Where one app server serves, or PostgreSQL
-allows more connections, GUNICORN_THREADS=16 waits out a slow Solar Proof better.
+GUNICORN_THREADS, PORT.
+
+Threads default to 32 per worker. A thread that waits on Solar Proof holds no database
+connection (it gives it back to the pool first, solarproof_portal/database.py), so
+threads are no longer bounded by PostgreSQL's max_connections: connections per app server
+are at most workers x DATABASE_POOL_MAX, whatever the threads (sizing: docs/deployment.md).
+The benchmark (bench/RESULTS.md, "waiting on a slow upstream": 64 clients, 100 ms
+upstream, 2 cores, 2026-11-28 19:59) measured sync workers (2 x CPU) at 30 req/s, 10 % of
+the portal's own rate; gthread with 8 threads per worker at 182 req/s (61 %); with 16
+threads at 292 req/s (98 %), when each thread still kept a connection. 32 leaves room for
+a Solar Proof slower than 100 ms or more clients per app server; the bulkhead
+(SOLARPROOF_MAX_CONCURRENT, threads - 2) still keeps two threads per worker free of it.
 
 Worker timeout is the lookup budget (SOLARPROOF_TIMEOUT, with the default the Django
 settings use; both from solarproof_portal/budget.py) plus a margin for the audit write and
@@ -41,7 +45,7 @@ bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000'
 # gthread, with /healthz answered before the thread pool (solarproof_portal/gunicorn_worker.py).
 worker_class = "solarproof_portal.gunicorn_worker.ProbeFirstWorker"
 workers = int(os.environ.get("GUNICORN_WORKERS", usable_cpus() * 2))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 timeout = worker_timeout(solarproof_timeout(os.environ))
 graceful_timeout = timeout
 keepalive = 5

@@ -141,8 +141,9 @@ LOOKUP_CACHE_SECONDS = _non_negative_int("LOOKUP_CACHE_SECONDS", 60)
 # free of Solar Proof, for sign-in, history and the admin.
 SOLARPROOF_CIRCUIT_FAILURES = _non_negative_int("SOLARPROOF_CIRCUIT_FAILURES", 5) or 5
 SOLARPROOF_CIRCUIT_RESET_SECONDS = _positive("SOLARPROOF_CIRCUIT_RESET_SECONDS", 30)
+# GUNICORN_THREADS' default (32) is gunicorn.conf.py's.
 SOLARPROOF_MAX_CONCURRENT = _non_negative_int("SOLARPROOF_MAX_CONCURRENT", 0) or max(
-    1, _non_negative_int("GUNICORN_THREADS", 8) - 2
+    1, _non_negative_int("GUNICORN_THREADS", 32) - 2
 )
 # Threads per process that look up run sheets' projects, shared by every sheet
 # (customers/run_sheets/service.py); they never open a database connection.
