@@ -202,7 +202,7 @@ def _fetch(project_id: int, *, refresh: bool, slot_wait: float | None = None) ->
         return LookupResult(project_id, Outcome.FOUND, customer, cache_hit=True, fetched_at=fetched_at)
     client = solarproof_client()
     # The wait on Solar Proof holds no database connection (the pool has it back until the
-    # audit write takes one again). A cache hit waits on nothing and keeps it.
+    # audit write takes one again).
     database.release_while_waiting()
     try:
         customer = guard.call_solar_proof(lambda: client.get_customer_of_project(project_id), wait=slot_wait)
@@ -221,6 +221,11 @@ def _fetch(project_id: int, *, refresh: bool, slot_wait: float | None = None) ->
 
 def _record(result: LookupResult, *, started: float, **fields: Any) -> LookupEvent:
     duration_ms = round((time.monotonic() - started) * 1000)
+    # The append may wait for another thread of this process to write its row (group
+    # commit, customers/audit/group_commit.py): a thread waiting there must hold no
+    # connection, or with every pooled connection held by waiting threads the writer could
+    # get none (PoolTimeout, the whole batch withheld). The writer takes one again.
+    database.release_while_waiting()
     try:
         with metrics.AUDIT_APPEND_SECONDS.time():
             event = audit_log.record_lookup(

@@ -5,9 +5,12 @@ while a request waits on something else, and forked processes.
 needs the database and gives it back when it ends (CONN_MAX_AGE 0). A lookup spends most
 of its time waiting on Solar Proof, with nothing to ask the database, so
 ``release_while_waiting`` gives the connection back to the pool just before Solar Proof is
-asked (a cache hit waits on nothing and keeps it), and the audit write takes one again
-after it. A run sheet's request does the same while its jobs wait. A thread that waits then holds no connection, and
-threads per worker can be many more than connections per worker. Never inside a
+asked, and the audit write takes one again after it. A run sheet's request does the same
+while its jobs wait. So does every lookup before its audit append, which may wait for
+another thread's group commit (customers/audit/group_commit.py): with every pooled
+connection held by threads waiting there, the writing thread could get none. A thread
+that waits then holds no connection, and threads per worker can be many more than
+connections per worker. Never inside a
 transaction (``atomic``), whose work would be lost, and never without the pool, where
 closing would only cost a new connection afterwards.
 

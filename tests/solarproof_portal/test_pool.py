@@ -159,14 +159,6 @@ def test_the_audit_row_is_committed_before_the_customer_is_returned(sales_user):
     assert seen == [True]
 
 
-def test_a_cache_hit_waits_on_nothing_and_keeps_its_connection(sales_user):
-    assert look_up_customer(user=sales_user, project_id=2143).found  # asks Solar Proof, caches
-    kept = connection.connection
-    assert kept is not None  # taken again for the audit row
-    assert look_up_customer(user=sales_user, project_id=2143).cache_hit
-    assert connection.connection is kept
-
-
 def test_a_connection_inside_a_transaction_is_never_given_back(sales_user):
     with transaction.atomic():
         LookupEvent.objects.exists()
