@@ -56,10 +56,15 @@ def checkpoint() -> dict[str, Any]:
     )
 
 
+def statement_line(statement: dict[str, Any]) -> str:
+    """A statement as AUDIT_CHECKPOINT_FILE keeps it: one line of JSON, keys sorted, UTF-8."""
+    return json.dumps(statement, sort_keys=True, ensure_ascii=False)
+
+
 def publish(statement: dict[str, Any]) -> None:
     """Append a statement to AUDIT_CHECKPOINT_FILE (when set) and the audit stream."""
     if settings.AUDIT_CHECKPOINT_FILE:
-        line = json.dumps(statement, sort_keys=True, ensure_ascii=False) + "\n"
+        line = statement_line(statement) + "\n"
         # O_APPEND: each line lands whole at the end, whichever process writes it.
         fd = os.open(settings.AUDIT_CHECKPOINT_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:

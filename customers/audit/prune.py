@@ -87,10 +87,10 @@ def prune(*, older_than_days: int, username: str, accept_legacy_through: int | N
             events_pruned=deleted,
             older_than_days=older_than_days,
         )
-        signed = signing.sign({k: v for k, v in checkpoints.prune_statement(anchor).items() if k != "signature"})
+        signed = signing.sign(checkpoints.prune_statement(anchor))  # sign() replaces the empty signature
         anchor.key_id, anchor.signature = signed["key_id"], signed["signature"]
         anchor.save()
-        transaction.on_commit(functools.partial(_published_prune, anchor), robust=True)
+        transaction.on_commit(functools.partial(_published_prune, anchor))
     return anchor
 
 
@@ -115,5 +115,19 @@ def _last_prunable(cutoff: datetime) -> tuple[int, str] | None:
 
 
 def _published_prune(anchor: AuditAnchor) -> None:
-    checkpoints.publish(checkpoints.prune_statement(anchor))
-    checkpoints.take_checkpoint()
+    """After the deletion commits: the prune record into AUDIT_CHECKPOINT_FILE (and the audit
+    stream), then a checkpoint. The deletion stands whatever happens here, so a failure is
+    logged with the line to keep by hand: a prune record kept only in the database could be
+    deleted with the events after it, unnoticed. (Not on_commit's robust=True: Django's own
+    error message there fails on a functools.partial, and the prune answered a traceback.)"""
+    statement = checkpoints.prune_statement(anchor)
+    try:
+        checkpoints.publish(statement)
+        checkpoints.take_checkpoint()
+    except Exception:
+        logger.exception(
+            "The prune through sequence %s is done, but its record or the checkpoint after it could not be kept "
+            "outside the database (check AUDIT_CHECKPOINT_FILE); if the record is not there, add this line: %s",
+            anchor.through_sequence,
+            checkpoints.statement_line(statement),
+        )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
+from datetime import timedelta
 from io import StringIO
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.utils import timezone
 
+from customers.audit import heads
 from customers.audit import log as audit_log
 from customers.models import LookupEvent
 
@@ -48,3 +51,22 @@ def verify(*args: str, **options) -> str:
     except CommandError as exc:
         return f"ERROR {exc}"
     return out.getvalue().strip()
+
+
+def backdated_chain(user, *, old_count: int, total: int) -> None:
+    """An honest chain whose first ``old_count`` events are 400 days old, old enough to prune."""
+    old = timezone.now() - timedelta(days=400)
+    prev = heads.GENESIS
+    for sequence in range(1, total + 1):
+        event = LookupEvent(
+            sequence=sequence,
+            created_at=old + timedelta(seconds=sequence) if sequence <= old_count else timezone.now(),
+            user=user,
+            username=user.username,
+            project_id=1000 + sequence,
+            outcome="found",
+            channel="web",
+            prev_hash=prev,
+        )
+        event.hash = prev = heads.hash_of(event)
+        event.save(force_insert=True)

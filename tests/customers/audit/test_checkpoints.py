@@ -22,7 +22,7 @@ from django.utils import timezone
 from customers.audit import checkpoints, heads, signing
 from customers.audit.log import record_review
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
-from tests.support.audit import ANCHORS, REVIEWS, TABLE, record, tamper, verify
+from tests.support.audit import ANCHORS, REVIEWS, TABLE, backdated_chain, record, tamper, verify
 from tests.support.processes import ROOT
 
 
@@ -230,25 +230,6 @@ def test_legacy_hmac_statements_fail_unless_checked_or_accepted_by_sequence(sett
 
 
 # --- prune -------------------------------------------------------------------------
-
-
-def backdated_chain(user, *, old_count: int, total: int) -> None:
-    """An honest chain whose first events are old enough to prune."""
-    old = timezone.now() - timedelta(days=400)
-    prev = heads.GENESIS
-    for sequence in range(1, total + 1):
-        event = LookupEvent(
-            sequence=sequence,
-            created_at=old + timedelta(seconds=sequence) if sequence <= old_count else timezone.now(),
-            user=user,
-            username=user.username,
-            project_id=1000 + sequence,
-            outcome="found",
-            channel="web",
-            prev_hash=prev,
-        )
-        event.hash = prev = heads.hash_of(event)
-        event.save(force_insert=True)
 
 
 def prune(days: int = 365) -> str:
