@@ -38,7 +38,9 @@ class Verification:
     def __str__(self) -> str:
         if self.ok:
             reviews = f" and {self.reviews} review record{'s' if self.reviews != 1 else ''}" if self.reviews else ""
-            return f"OK: {self.events} events{reviews} verified"
+            return f"OK: {self.events} event{'s' if self.events != 1 else ''}{reviews} verified"
+        if self.bad_sequence is None:  # a statement that names no sequence: nowhere in the chain to point at
+            return f"FAILED: {self.reason}"
         where = "review record" if self.failed_chain == "reviews" else "sequence"
         return f"FAILED at {where} {self.bad_sequence}: {self.reason}"
 
@@ -147,20 +149,16 @@ def _checked_anchors(notes: list[str], accept_legacy_through: int | None) -> dic
 
 
 def verify_chain(
-    *,
-    checkpoint: dict[str, Any] | None = None,
-    statements: list[dict[str, Any]] | None = None,
-    accept_legacy_through: int | None = None,
+    *, statements: list[dict[str, Any]] | None = None, accept_legacy_through: int | None = None
 ) -> Verification:
     """Walk both chains in sequence order against every signed statement given (from
     the checkpoint file); report the first thing that does not hold. A prune record no
     signature vouches for fails, unless the operator accepts it by its sequence
     (``accept_legacy_through``, checked first with ``check_accepted_legacy``)."""
     notes: list[str] = []
-    given = [*([checkpoint] if checkpoint else []), *(statements or [])]
     counts = {"events": 0, "reviews": 0, "checkpoints": 0}
     try:
-        usable = _checked_statements(given, notes)
+        usable = _checked_statements(statements or [], notes)
         anchors = _checked_anchors(notes, accept_legacy_through)
         checkpoints = [s for s in usable if s.get("type", "checkpoint") == "checkpoint"]
         counts["checkpoints"] = len(checkpoints)
