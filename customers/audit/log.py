@@ -12,7 +12,6 @@ the signed checkpoints kept outside the database.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from typing import Any
@@ -111,7 +110,7 @@ def append(**fields: Any) -> LookupEvent:
         )
         event.hash = heads.hash_of(event)
         event.save(force_insert=True)
-        transaction.on_commit(functools.partial(_published, "lookup", event.sequence, event), robust=True)
+        _publish_after_commit("lookup", event.sequence, event)
     return event
 
 
@@ -132,7 +131,7 @@ def _append_all_and_publish(batch: list[dict[str, Any]]) -> list[LookupEvent]:
     for event in events:
         event._state.adding = False
         event._state.db = connection.alias
-        transaction.on_commit(functools.partial(_published, "lookup", event.sequence, event), robust=True)
+        _publish_after_commit("lookup", event.sequence, event)
     return events
 
 
@@ -164,7 +163,7 @@ def append_review(**fields: Any) -> HistoryReview:
     if connection.vendor == "postgresql":
         fields = {**fields, "ip": heads.IP_FIELD.get_prep_value(fields.get("ip"))}
         review = _append_review_in_one_round_trip(fields)
-        transaction.on_commit(functools.partial(_published, "review", review.sequence, review), robust=True)
+        _publish_after_commit("review", review.sequence, review)
         return review
     with transaction.atomic():
         heads.lock(heads.REVIEW_LOCK_KEY)
@@ -177,8 +176,20 @@ def append_review(**fields: Any) -> HistoryReview:
         )
         review.hash = heads.review_hash_of(review)
         review.save(force_insert=True)
-        transaction.on_commit(functools.partial(_published, "review", review.sequence, review), robust=True)
+        _publish_after_commit("review", review.sequence, review)
     return review
+
+
+def _publish_after_commit(record: str, sequence: int, row: LookupEvent | HistoryReview) -> None:
+    """``_published`` once the row's transaction commits (at once outside one). Robust: the
+    row is written, so a failure there is logged and the lookup stands. A named function,
+    not a ``functools.partial``: Django names the callback in that log line, and a partial
+    has no name to give (an AttributeError in place of the line, after the commit)."""
+
+    def publish() -> None:
+        _published(record, sequence, row)
+
+    transaction.on_commit(publish, robust=True)
 
 
 def _published(record: str, sequence: int, row: LookupEvent | HistoryReview) -> None:

@@ -175,3 +175,18 @@ def _fields(**overrides):
         "role": "Sales",
         **overrides,
     }
+
+
+def test_a_stream_line_that_fails_after_the_commit_is_logged_and_the_lookup_stands(
+    postgresql, make_user, monkeypatch, caplog
+):
+    from customers.audit import stream
+
+    def broken(record, fields):
+        raise OSError("the log collector's pipe is gone")
+
+    monkeypatch.setattr(stream, "emit", broken)
+    user = make_user("sam.sales", "Sales")
+    event = record(user, project_id=1001)
+    assert LookupEvent.objects.get(sequence=event.sequence).hash == event.hash
+    assert "in on_commit()" in caplog.text and "the log collector's pipe is gone" in caplog.text
