@@ -27,6 +27,8 @@ API_KEY = "bench-key"
 PROJECT = 2143
 GUNICORN_CONFIG = "solarproof_portal/gunicorn.conf.py"
 WORKER_BOOT_SECONDS = 3
+# What the server under test calls its database connections (ConnectionPeak counts them).
+SERVER_APPLICATION_NAME = "bench-server-under-test"
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ def direct_url(upstream: str) -> str:
 def _gunicorn(app: str, env: dict[str, str], extra_args: list[str]) -> Iterator[str]:
     port = free_port()
     args = [str(Path(sys.executable).parent / "gunicorn"), "--config", GUNICORN_CONFIG, *extra_args, app]
-    process = subprocess.Popen(args, cwd=ROOT, env={**env, "PORT": str(port)}, stdout=subprocess.DEVNULL)
+    env = {**env, "PORT": str(port), "PGAPPNAME": SERVER_APPLICATION_NAME}
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(url + "/healthz", process)
@@ -186,9 +189,10 @@ def describe(config: dict) -> str:
 
 
 class ConnectionPeak:
-    """Peak client connections to the benchmark database opened by a server started inside
-    the block: pg_stat_activity every 20 ms, less the connections there before it (this
-    driver's own). One server runs at a time, so this is one app server's count."""
+    """Peak client connections to the benchmark database held by the server under test
+    (gunicorn started by this module names its connections SERVER_APPLICATION_NAME, through
+    libpq's PGAPPNAME): pg_stat_activity every 20 ms. One server runs at a time, so this is
+    one app server's count, its pool's idle connections included."""
 
     def __init__(self) -> None:
         self.peak = 0
@@ -198,20 +202,20 @@ class ConnectionPeak:
         import psycopg
 
         self._conn = psycopg.connect(f"{SERVER}/postgres", autocommit=True)
-        self._before = self._pids()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
 
-    def _pids(self) -> set[int]:
-        rows = self._conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'", [DB_NAME]
-        ).fetchall()
-        return {pid for (pid,) in rows}
+    def _count(self) -> int:
+        (count,) = self._conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+            [DB_NAME, SERVER_APPLICATION_NAME],
+        ).fetchone()
+        return count
 
     def _sample(self) -> None:
         while not self._stop.wait(0.02):
-            self.peak = max(self.peak, len(self._pids() - self._before))
+            self.peak = max(self.peak, self._count())
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
