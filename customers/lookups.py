@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import Error as DatabaseFailure
 from django.utils import timezone
 
 from accounts.models import AuthMethod
@@ -235,7 +235,7 @@ def _record(result: LookupResult, *, started: float, **fields: Any) -> LookupEve
                 cache_hit=result.cache_hit,
                 **fields,
             )
-    except DatabaseError as exc:
+    except DatabaseFailure as exc:  # DatabaseError, and InterfaceError (a closed connection)
         metrics.set_dependency_up("database", up=False)
         logger.error(
             "Audit write failed (%s); withholding the lookup of project=%s", type(exc).__name__, fields["project_id"]

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import Error as DatabaseFailure
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -91,7 +91,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """The 500 handler. A database outage gets its own plain 503: nothing is shown, the
     portal recovers by itself when the database is back."""
     exc = sys.exc_info()[1]
-    if isinstance(exc, DatabaseError):
+    if isinstance(exc, DatabaseFailure):  # DatabaseError, and InterfaceError (a closed connection)
         logger.error("Database unavailable: %s", type(exc).__name__)
         body = render_to_string("503.html")
         return HttpResponse(body, status=503, headers={"Retry-After": "30"})

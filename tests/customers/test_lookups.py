@@ -3,7 +3,7 @@
 import logging
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError
 
 from customers import lookups
 from customers.audit import log as audit_log
@@ -118,9 +118,14 @@ def test_it_rate_limits_per_user_and_audits_the_refusal(settings, sales_user, in
     assert look_up_customer(user=installer_user, project_id=2143).found
 
 
-def test_it_withholds_the_customer_when_the_audit_row_cannot_be_written(sales_user, monkeypatch):
+@pytest.mark.parametrize(
+    "failure",
+    [DatabaseError("disk full"), InterfaceError("connection already closed")],
+    ids=lambda failure: type(failure).__name__,
+)
+def test_it_withholds_the_customer_when_the_audit_row_cannot_be_written(sales_user, monkeypatch, failure):
     def broken_record(**fields):
-        raise DatabaseError("disk full")
+        raise failure
 
     monkeypatch.setattr(audit_log, "record_lookup", broken_record)
     with pytest.raises(lookups.AuditUnavailable) as raised:

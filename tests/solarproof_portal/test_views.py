@@ -2,7 +2,7 @@
 something goes wrong, rendered from the portal's templates."""
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.test import RequestFactory
 
 from solarproof_portal.views import server_error
@@ -37,10 +37,19 @@ def test_a_crash_gets_the_plain_error_page():
     assert "boom" not in text(response)
 
 
-def test_a_database_outage_gets_the_temporarily_unavailable_page():
+@pytest.mark.parametrize(
+    "outage",
+    [
+        DatabaseError("connection refused"),
+        OperationalError("couldn't get a connection after 3.00 sec"),  # the pool's timeout
+        InterfaceError("connection already closed"),  # not a DatabaseError, an outage all the same
+    ],
+    ids=lambda outage: type(outage).__name__,
+)
+def test_a_database_outage_gets_the_temporarily_unavailable_page(outage):
     try:
-        raise DatabaseError("connection refused")
-    except DatabaseError:
+        raise outage
+    except type(outage):
         response = server_error(RequestFactory().get("/"))
     assert response.status_code == 503 and response["Retry-After"] == "30"
     assert "The portal is temporarily unavailable" in text(response)
