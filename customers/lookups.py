@@ -224,7 +224,10 @@ def _record(result: LookupResult, *, started: float, **fields: Any) -> LookupEve
     # The append may wait for another thread of this process to write its row (group
     # commit, customers/audit/group_commit.py): a thread waiting there must hold no
     # connection, or with every pooled connection held by waiting threads the writer could
-    # get none (PoolTimeout, the whole batch withheld). The writer takes one again.
+    # get none (PoolTimeout, the whole batch withheld). The writer takes one again. So
+    # the role written on the row is read first: a user the session did not bring (with
+    # their group names) is asked the database for it here, not while waiting.
+    access.role_at_the_time(fields["user"])
     database.release_while_waiting()
     try:
         with metrics.AUDIT_APPEND_SECONDS.time():
