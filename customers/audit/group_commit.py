@@ -21,9 +21,12 @@ first of them to wake. So:
 - every row is committed before ``append`` returns it (the customer is shown after);
 - the chain is exactly what one-at-a-time appends would have made, in the order the rows
   were queued: the same function, the same hash;
-- a connection error fails the whole batch (each thread gets it, as before: the lookup is
-  not shown); any other database error (one row the function refuses) is retried row by row,
-  so one bad row does not take the others down with it.
+- a connection error fails the whole batch (each thread gets an error of the same kind, as
+  before: the lookup is not shown); any other database error (one row the function refuses)
+  is retried row by row, so one bad row does not take the others down with it;
+- anything else that stops the writer (a bug) is logged once, with its traceback, and each
+  waiting thread gets a ``DatabaseError`` of its own, caused by it: the lookups are withheld
+  as in an outage, not answered with the same exception object raised in many threads.
 
 Writers in other processes and on other app servers still take turns on the lock: each
 turn now writes everything that queued in that process meanwhile.
@@ -31,13 +34,16 @@ turn now writes everything that queued in that process meanwhile.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, Error, InterfaceError, OperationalError, transaction
+
+logger = logging.getLogger(__name__)
 
 # Rows per transaction, at most: bounds how long one turn holds the lock.
 MAX_BATCH = 64
@@ -49,12 +55,15 @@ class _Pending:
     done: bool = False
     row: Any = None
     error: BaseException | None = None
-    batch_size: int = field(default=0, compare=False)
 
     def outcome(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        return self.row
+        """The committed row, or a fresh exception for this thread (an exception object
+        raised in several threads at once would share, and garble, one traceback)."""
+        if self.error is None:
+            return self.row
+        if isinstance(self.error, Error):
+            raise type(self.error)(*self.error.args) from self.error
+        raise DatabaseError("The audit row was not written.") from self.error
 
 
 class GroupCommit:
@@ -64,12 +73,18 @@ class GroupCommit:
 
     def __init__(self, write: Callable[[list[dict[str, Any]]], list[Any]]) -> None:
         self._write = write
-        self._queue: list[_Pending] = []
-        self._writing = False
-        self._changed = threading.Condition(threading.Lock())
+        self._start_afresh()
         # Figures for the benchmark and the tests: transactions written, rows in them.
         self.transactions = 0
         self.rows = 0
+        # A child forked while a thread of the parent was writing would wait for a writer
+        # it does not have: it starts with its own, empty queue.
+        os.register_at_fork(after_in_child=self._start_afresh)
+
+    def _start_afresh(self) -> None:
+        self._queue: list[_Pending] = []
+        self._writing = False
+        self._changed = threading.Condition(threading.Lock())
 
     def append(self, fields: dict[str, Any]) -> Any:
         pending = _Pending(fields)
@@ -108,14 +123,16 @@ class GroupCommit:
                 for pending in batch:
                     self._write_alone(pending)
         except BaseException as exc:
-            # Whatever else stopped the writer reaches every thread waiting on this batch.
+            # Whatever else stopped the writer (a bug): logged here, once; each thread
+            # waiting on this batch withholds its lookup (_Pending.outcome).
+            logger.exception("The audit writer failed; lookups withheld: %d", len(batch))
             for pending in batch:
                 pending.error = exc
         else:
             self.transactions += 1
             self.rows += len(batch)
             for pending, row in zip(batch, rows, strict=True):
-                pending.row, pending.batch_size = row, len(batch)
+                pending.row = row
         finally:
             for pending in batch:
                 if pending.row is None and pending.error is None:  # never left without an answer
@@ -131,28 +148,3 @@ class GroupCommit:
         else:
             self.transactions += 1
             self.rows += 1
-            pending.batch_size = 1
-
-
-_combiners: dict[Callable[..., Any], GroupCommit] = {}
-_combiners_lock = threading.Lock()
-
-
-def combiner(write: Callable[[list[dict[str, Any]]], list[Any]]) -> GroupCommit:
-    """This process's combiner for ``write``."""
-    with _combiners_lock:
-        found = _combiners.get(write)
-        if found is None:
-            found = _combiners[write] = GroupCommit(write)
-        return found
-
-
-def _forget_after_fork() -> None:
-    # A child forked while a thread of the parent was writing would wait for a writer it
-    # does not have: it starts with its own, empty combiners.
-    global _combiners_lock
-    _combiners.clear()
-    _combiners_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)

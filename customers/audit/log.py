@@ -97,7 +97,7 @@ def append(**fields: Any) -> LookupEvent:
     if connection.vendor == "postgresql":
         if connection.in_atomic_block:
             return _append_all_and_publish([fields])[0]
-        return group_commit.combiner(_append_all_and_publish).append(fields)
+        return _appends.append(fields)
     with transaction.atomic():
         heads.lock_chain()
         sequence, prev_hash = heads.head()
@@ -133,6 +133,10 @@ def _append_all_and_publish(batch: list[dict[str, Any]]) -> list[LookupEvent]:
         event._state.db = connection.alias
         _publish_after_commit("lookup", event.sequence, event)
     return events
+
+
+# This process's appends on PostgreSQL, grouped (customers/audit/group_commit.py).
+_appends = group_commit.GroupCommit(_append_all_and_publish)
 
 
 # PostgreSQL: the functions of migration 0010, run as the tables' owner (the app's role may

@@ -6,11 +6,14 @@ import time
 
 import psycopg
 import pytest
-from django.db import DatabaseError, connection, connections
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, OperationalError, connection, connections
 
 from customers.audit import group_commit, heads
 from customers.audit import log as audit_log
+from customers.lookups import look_up_customer
 from customers.models import LookupEvent
+from solarproof_portal import database
 from tests.support.audit import record, verify
 
 
@@ -82,7 +85,7 @@ def test_appends_that_arrive_together_share_one_transaction_and_each_is_committe
     postgresql, make_user, outsider, chain_held
 ):
     user = make_user("sam.sales", "Sales")
-    combiner = group_commit.combiner(audit_log._append_all_and_publish)
+    combiner = audit_log._appends
     before = combiner.transactions, combiner.rows
     seen_committed: dict[int, bool] = {}
 
@@ -123,7 +126,7 @@ def test_one_row_the_database_refuses_does_not_take_the_rows_written_with_it_dow
     gone = make_user("gone.user", "Sales")
     gone_id = gone.pk
     gone.delete()  # its row fails the foreign key at COMMIT: a refusal, not an outage
-    combiner = group_commit.combiner(audit_log._append_all_and_publish)
+    combiner = audit_log._appends
 
     def look_up(who):
         if who == "gone":
@@ -190,3 +193,80 @@ def test_a_stream_line_that_fails_after_the_commit_is_logged_and_the_lookup_stan
     event = record(user, project_id=1001)
     assert LookupEvent.objects.get(sequence=event.sequence).hash == event.hash
     assert "in on_commit()" in caplog.text and "the log collector's pipe is gone" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("failure", "raised", "logged"),
+    [
+        (KeyError("a bug"), DatabaseError, True),  # a bug: withheld as in an outage, and logged
+        (OperationalError("server closed the connection unexpectedly"), OperationalError, False),
+    ],
+    ids=["a-bug", "an-outage"],
+)
+def test_a_writer_that_fails_withholds_each_waiting_lookup_with_an_error_of_its_own(
+    committed_db, caplog, failure, raised, logged
+):
+    writing = threading.Event()
+    carry_on = threading.Event()
+    batches: list[int] = []
+
+    def failing_write(batch):
+        batches.append(len(batch))
+        writing.set()
+        carry_on.wait(20)
+        raise failure
+
+    appends = group_commit.GroupCommit(failing_write)
+    first, _, first_errors = _in_threads(appends.append, [{"project_id": 1}])
+    assert writing.wait(20)
+    more, _, more_errors = _in_threads(appends.append, [{"project_id": n} for n in (2, 3, 4)])
+    _queued(appends, 3)
+    carry_on.set()
+    for thread in first + more:
+        thread.join(30)
+
+    errors = first_errors + more_errors
+    assert batches == [1, 3]
+    assert [type(error) for error in errors] == [raised] * 4
+    assert len({id(error) for error in errors}) == 4  # one each: never one object raised in four threads
+    assert all(error.__cause__ is failure for error in errors)
+    writer_failed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("The audit writer failed")]
+    assert writer_failed == (
+        ["The audit writer failed; lookups withheld: 1", "The audit writer failed; lookups withheld: 3"]
+        if logged
+        else []
+    )
+
+
+def test_a_lookup_waiting_for_the_writer_holds_no_connection_even_when_its_user_came_without_roles(
+    postgresql, make_user, outsider, chain_held
+):
+    """A user the session did not bring (a management command's, or a session row without
+    its user column) has their role read from the database: before the connection goes
+    back, not while the lookup waits for another thread to write its row."""
+    if not database.pooled():
+        pytest.skip("connections are pooled unless DATABASE_POOL_MAX=0")
+    make_user("sam.sales", "Sales")
+    make_user("ivy.installer", "Installers")
+    connection.close()  # this thread's connection back to the pool
+
+    def look_up(username):
+        user = get_user_model().objects.get(username=username)  # no group names with it
+        return look_up_customer(user=user, project_id=2143)
+
+    writer, _, writer_errors = _in_threads(look_up, ["sam.sales"])
+    _waiting_on_the_chain_lock(outsider, 1)
+    waiter, _, waiter_errors = _in_threads(look_up, ["ivy.installer"])
+    _queued(audit_log._appends, 1)
+    stats = connection.pool.get_stats()
+    held = stats["pool_size"] - stats["pool_available"]
+    chain_held()
+    for thread in writer + waiter:
+        thread.join(30)
+
+    assert held == 1  # the writer's, waiting on the lock; none for the lookup queued behind it
+    assert not writer_errors and not waiter_errors
+    assert list(LookupEvent.objects.order_by("sequence").values_list("username", "role")) == [
+        ("sam.sales", "Sales"),
+        ("ivy.installer", "Installers"),
+    ]
