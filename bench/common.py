@@ -208,7 +208,9 @@ class ConnectionPeak:
 
     def _count(self) -> int:
         (count,) = self._conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+            # Client backends only: a parallel query's workers carry their leader's name.
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = %s AND application_name = %s AND backend_type = 'client backend'",
             [DB_NAME, SERVER_APPLICATION_NAME],
         ).fetchone()
         return count
