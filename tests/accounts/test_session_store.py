@@ -4,12 +4,14 @@ read afresh on every request, so that every change to who someone is counts at o
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.db import connection
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 
+from accounts.middleware import AuthenticationMiddleware
 from accounts.models import Session
 from accounts.session_store import SessionStore
 from customers.models import LookupEvent
@@ -164,3 +166,38 @@ def test_a_role_taken_away_refuses_the_very_next_lookup_and_says_so_on_the_recor
         ("found", "Sales"),
         ("not_authorised", ""),
     ]
+
+
+def test_the_user_the_session_brings_is_the_one_the_orm_would_read(client, sales_user):
+    """Every column converted as the ORM converts it, and the same state: read from the
+    session's database, not a new user to insert."""
+    _signed_in(client, sales_user)
+    loaded = SessionStore(client.cookies[settings.SESSION_COOKIE_NAME].value).loaded_user()
+    read = get_user_model().objects.get(pk=sales_user.pk)
+    columns = [field.attname for field in get_user_model()._meta.concrete_fields]
+    assert [getattr(loaded, name) for name in columns] == [getattr(read, name) for name in columns]
+    assert (loaded._state.db, loaded._state.adding) == (read._state.db, read._state.adding) == ("default", False)
+
+
+def test_a_store_without_a_session_names_no_user():
+    assert SessionStore().loaded_user() is None
+    assert SessionStore("nosuchsessionkey0000").loaded_user() is None
+
+
+def test_a_flushed_session_names_no_user(client, sales_user):
+    _signed_in(client, sales_user)
+    store = SessionStore(client.cookies[settings.SESSION_COOKIE_NAME].value)
+    assert store.loaded_user() == sales_user
+    store.flush()
+    assert store.loaded_user() is None
+
+
+def test_a_key_cycled_before_the_user_is_read_still_gives_the_signed_in_user(client, sales_user):
+    """The user read with the old key is not handed on after ``cycle_key``: Django reads
+    the user the session names afresh (the same person, for a key changed mid-request)."""
+    _signed_in(client, sales_user)
+    request = RequestFactory().get("/")
+    request.session = SessionStore(client.cookies[settings.SESSION_COOKIE_NAME].value)
+    AuthenticationMiddleware(lambda request: None).process_request(request)
+    request.session.cycle_key()
+    assert request.user.is_authenticated and request.user.pk == sales_user.pk
