@@ -228,10 +228,11 @@ class SolarProofClient:
         connection = response.raw.connection
         try:
             while True:
-                # Before every read: an answer that keeps dribbling in is cut off here.
+                # Before every read: an answer that keeps dribbling in is cut off here, as
+                # one that stalls is by the socket's timeout (the same error, below).
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise UpstreamTimedOut("answer too slow")
+                    raise TimeoutError
                 # The socket still has the read timeout the headers were given; a stalled
                 # body may only wait for what is left of the budget.
                 if connection is not None and connection.sock is not None:

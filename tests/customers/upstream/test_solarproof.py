@@ -361,9 +361,12 @@ def test_it_gives_up_on_an_answer_that_dribbles_in(httpserver):
     httpserver.expect_request(PATH).respond_with_response(Response(dribble(), content_type="application/json"))
     client = SolarProofClient(base_url=httpserver.url_for(PATH), api_key=KEY, timeout=0.8)
     started = time.monotonic()
-    with pytest.raises(errors.UpstreamUnavailable):
+    with pytest.raises(errors.UpstreamUnavailable) as raised:
         client.get_customer_of_project(1)
     assert time.monotonic() - started < 2.0
+    # Whether the deadline passed during a read or between two: the same error and words.
+    assert type(raised.value) is errors.UpstreamTimedOut
+    assert raised.value.detail == "timed out reading the answer"
 
 
 @pytest.fixture
