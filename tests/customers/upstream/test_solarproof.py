@@ -1,16 +1,27 @@
 """The client against real HTTP servers on loopback: the sandbox for the contract,
 pytest-httpserver and raw sockets for the ways an upstream misbehaves."""
 
+import contextlib
+import datetime
 import gzip
+import ipaddress
 import json
 import logging
+import secrets
 import socket
+import ssl
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from customers.upstream import errors, solarproof
@@ -851,9 +862,11 @@ def test_urllib3s_retry_lines_keep_their_words_with_the_key_redacted(caplog):
 
 @pytest.mark.parametrize("logger", ["urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection", "requests"])
 def test_the_key_is_redacted_wherever_a_library_log_line_quotes_it(logger, caplog):
-    SolarProofClient(base_url="http://127.0.0.1:9/", api_key=KEY, timeout=1.0)  # the key is now a secret
+    # A key no other client was given: it is redacted only because this client registered it.
+    key = f"key-of-its-own-{secrets.token_hex(8)}"
+    SolarProofClient(base_url="http://127.0.0.1:9/", api_key=key, timeout=1.0)  # the key is now a secret
     caplog.set_level(logging.DEBUG, logger=logger)
-    logging.getLogger(logger).warning("connection to %s failed (%s)", f"http://proxy/{KEY}/x", "reset")
+    logging.getLogger(logger).warning("connection to %s failed (%s)", f"http://proxy/{key}/x", "reset")
     assert [record.getMessage() for record in caplog.records] == [
         "connection to http://proxy/[redacted]/x failed (reset)"
     ]
@@ -887,3 +900,485 @@ def test_a_retry_after_header_is_not_waited_for(httpserver):
     with pytest.raises(errors.UpstreamSaysUnavailable):
         client.get_customer_of_project(1)
     assert len(httpserver.log) == 3  # the first try and two retries, none of them 3 s apart
+
+
+# --- Over HTTPS: the https:// mount and the CA bundle the environment names ---------------
+
+_NO_ENVIRONMENT = (
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NETRC",
+)
+
+
+@pytest.fixture
+def plain_environment(monkeypatch) -> None:
+    """No CA bundle, proxy or netrc variable: each test sets the one it is about."""
+    for name in _NO_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+@pytest.fixture(scope="module")
+def loopback_tls(tmp_path_factory) -> tuple[Path, ssl.SSLContext]:
+    """A certificate authority of the tests' own (its PEM file, for a CA bundle variable) and a
+    server context with a certificate it signed for 127.0.0.1. No system store trusts it."""
+    folder = tmp_path_factory.mktemp("tls")
+    now = datetime.datetime.now(datetime.UTC)
+    valid = {"not_valid_before": now - datetime.timedelta(hours=1), "not_valid_after": now + datetime.timedelta(days=1)}
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder(subject_name=_name("Solar Proof client tests CA"), **valid)
+        .issuer_name(_name("Solar Proof client tests CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = (
+        x509.CertificateBuilder(subject_name=_name("127.0.0.1"), **valid)
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    bundle = folder / "ca.pem"
+    bundle.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    chain, private = folder / "server.pem", folder / "server.key"
+    chain.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain, private)
+    return bundle, context
+
+
+@pytest.fixture
+def https_server(loopback_tls) -> Iterator[HTTPServer]:
+    """pytest-httpserver over TLS, with the certificate of the tests' own CA."""
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=loopback_tls[1])
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+def test_https_is_verified_against_requests_ca_bundle_and_retried_as_http_is(
+    https_server, loopback_tls, plain_environment, monkeypatch
+):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(loopback_tls[0]))
+    https_server.expect_ordered_request(PATH).respond_with_data("bad gateway", status=502)
+    https_server.expect_ordered_request(PATH).respond_with_json({"Customer": {"customerID": 11}})
+    client = SolarProofClient(base_url=https_server.url_for(PATH), api_key=KEY, timeout=4.0)
+    assert client.base_url.startswith("https://127.0.0.1:")
+
+    assert client.get_customer_of_project(1).customer_id == 11
+    assert len(https_server.log) == 2  # the 502 was tried again: https:// has the client's retries too
+
+
+def test_curl_ca_bundle_is_the_ca_bundle_when_requests_ca_bundle_is_unset(
+    https_server, loopback_tls, plain_environment, monkeypatch
+):
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(loopback_tls[0]))
+    https_server.expect_request(PATH).respond_with_json({"Customer": {"customerID": 12}})
+    client = SolarProofClient(base_url=https_server.url_for(PATH), api_key=KEY, timeout=4.0)
+    assert client.get_customer_of_project(1).customer_id == 12
+
+
+class TlsServer:
+    """A TLS server on loopback that counts the connections made to it (each one a handshake
+    begun) and answers a customer over any handshake that succeeds."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self._context = context
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+        self.url = f"https://127.0.0.1:{self._listener.getsockname()[1]}{PATH}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1  # before the handshake: the client cannot fail it any earlier
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            with self._context.wrap_socket(conn, server_side=True) as tls:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    data = tls.recv(65536)
+                    if not data:
+                        return
+                    head += data
+                self.requests.append(head)
+                body = json.dumps({"Customer": {"customerID": 666}}).encode()
+                tls.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                )
+                tls.sendall(body)
+        except OSError:  # the client refused the certificate (ssl.SSLError is an OSError)
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+        self._listener.close()
+
+
+@pytest.fixture
+def tls_server(loopback_tls) -> Iterator[TlsServer]:
+    server = TlsServer(loopback_tls[1])
+    yield server
+    server.stop()
+
+
+def test_a_certificate_no_ca_bundle_vouches_for_is_refused_at_once_and_never_sent_the_key(
+    tls_server, plain_environment
+):
+    client = SolarProofClient(base_url=tls_server.url, api_key=KEY, timeout=2.0)
+    with pytest.raises(errors.UpstreamUnavailable) as raised:
+        client.get_customer_of_project(1)
+    assert type(raised.value) is errors.UpstreamUnavailable
+    assert raised.value.detail == "could not connect: SSLError < MaxRetryError < SSLError < SSLCertVerificationError"
+    assert tls_server.requests == []  # no request (and so no key) went over the unverified connection
+    assert tls_server.connections == 1  # a certificate that failed verification fails again: no retry
+
+
+# --- Connection attempts that hang: a host that does not accept -----------------------------
+
+
+class UnacceptingHost:
+    """A listening socket whose accept queue (backlog 0) already holds one connection nobody
+    accepted: Linux drops every further SYN, so a connect hangs, as it does to a host behind a
+    firewall that drops packets. ``accept_from_now()`` takes that connection off the queue (the
+    next connect gets in at once, or at the SYN's retransmission) and answers a customer."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)
+        self._listener.settimeout(2)
+        address = self._listener.getsockname()
+        self.url = f"http://127.0.0.1:{address[1]}{PATH}"
+        self._queued = socket.create_connection(address, timeout=2)
+        self._accepted: list[socket.socket] = []
+        self._accepting = threading.Event()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.settimeout(0.2)
+        try:
+            probe.connect(address)
+        except TimeoutError:
+            pass
+        else:
+            pytest.fail("a connect to a full accept queue should hang on this machine")
+        finally:
+            probe.close()
+
+    def accept_from_now(self) -> None:
+        if not self._accepting.is_set():
+            self._accepted.append(self._listener.accept()[0])  # the queued one: there is room now
+            self._accepting.set()
+
+    def _accept(self) -> None:
+        self._accepting.wait()
+        self._listener.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            self._accepted.append(conn)
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        head = b""
+        with contextlib.suppress(OSError):
+            while b"\r\n\r\n" not in head:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                head += data
+            body = json.dumps({"Customer": {"customerID": 13}}).encode()
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._accepting.set()
+        for thread in self._threads:
+            thread.join(5)
+        for conn in [self._queued, *self._accepted]:
+            conn.close()
+        self._listener.close()
+
+
+@pytest.fixture
+def unaccepting_host() -> Iterator[UnacceptingHost]:
+    host = UnacceptingHost()
+    yield host
+    host.stop()
+
+
+def test_a_host_that_never_accepts_the_connection_is_reported_as_not_answering_in_time(unaccepting_host):
+    client = SolarProofClient(base_url=unaccepting_host.url, api_key=KEY, timeout=1.0)
+    with pytest.raises(errors.UpstreamUnavailable) as raised:
+        client.get_customer_of_project(1)
+    assert type(raised.value) is errors.UpstreamTimedOut
+    assert str(raised.value) == errors.UpstreamTimedOut.advice
+    assert raised.value.detail == "timed out"
+
+
+class _CallOnRecord(logging.Handler):
+    """Keeps each record's message and calls ``action`` as it is logged, in the logging thread."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        super().__init__(logging.WARNING)
+        self.action = action
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+        self.action()
+
+
+@pytest.mark.parametrize(
+    ("timeout", "connect"),
+    [(None, 2.0), (16.0, 3.0)],
+    ids=["the production budget of 8 s: a quarter", "a 16 s budget: at most 3 s"],
+)
+def test_a_connection_attempt_that_hangs_gets_a_quarter_of_the_budget_then_is_tried_again(
+    unaccepting_host, caplog, timeout, connect
+):
+    """What an operator sees of a host that does not accept: urllib3's warning names the
+    connect timeout, and the lookup still has time for a second attempt and its answer."""
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    # The moment urllib3 logs the retry, before the retry connects, the host starts accepting.
+    warnings = _CallOnRecord(unaccepting_host.accept_from_now)
+    logging.getLogger("urllib3.connectionpool").addHandler(warnings)
+    try:
+        if timeout is None:
+            client = SolarProofClient(base_url=unaccepting_host.url, api_key=KEY)
+        else:
+            client = SolarProofClient(base_url=unaccepting_host.url, api_key=KEY, timeout=timeout)
+        started = time.monotonic()
+        customer = client.get_customer_of_project(1)
+        elapsed = time.monotonic() - started
+    finally:
+        logging.getLogger("urllib3.connectionpool").removeHandler(warnings)
+
+    assert customer.customer_id == 13
+    assert len(warnings.messages) == 1, warnings.messages
+    assert warnings.messages[0].startswith("Retrying (")
+    assert f"Connection to 127.0.0.1 timed out. (connect timeout={connect})" in warnings.messages[0]
+    assert elapsed >= connect
+
+
+# --- What is not a timeout or a connection error; credentials; limits and back-off ---------
+
+
+def test_a_url_requests_refuses_is_reported_as_unavailable_by_the_refusals_class(plain_environment):
+    # SOLARPROOF_API_URL's check lets this typo through (a host starting with a dot); requests
+    # refuses the URL before any connection. The log names the class: the message quotes the URL.
+    client = SolarProofClient(base_url="https://.solarproof.com.au/apidata.php", api_key=KEY, timeout=1.0)
+    with pytest.raises(errors.UpstreamUnavailable) as raised:
+        client.get_customer_of_project(1)
+    assert type(raised.value) is errors.UpstreamUnavailable
+    assert str(raised.value) == errors.UpstreamUnavailable.advice
+    assert raised.value.detail == "request failed: InvalidURL"
+    assert KEY not in _all_text(raised.value)
+
+
+def test_credentials_in_a_netrc_file_are_never_sent_to_solar_proof(
+    httpserver, tmp_path, monkeypatch, plain_environment
+):
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine {httpserver.host} login netrc-user password netrc-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    httpserver.expect_request(PATH).respond_with_json({"Customer": {"customerID": 14}})
+    client = SolarProofClient(base_url=httpserver.url_for(PATH), api_key=KEY, timeout=2.0)
+
+    assert client.get_customer_of_project(1).customer_id == 14
+    assert "Authorization" not in httpserver.log[0][0].headers
+
+
+def _in_turn(*answers):
+    """Answers each request with the next of ``answers``, the last one again once they run out."""
+    lock = threading.Lock()
+    turn = [0]
+
+    def answer(conn: socket.socket, stop: threading.Event) -> bool:
+        with lock:
+            index = min(turn[0], len(answers) - 1)
+            turn[0] += 1
+        return answers[index](conn, stop)
+
+    return answer
+
+
+def _customer(customer_id: int):
+    def answer(conn: socket.socket, stop: threading.Event) -> bool:
+        body = json.dumps({"Customer": {"customerID": customer_id}}).encode()
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        return True
+
+    return answer
+
+
+def _drop(conn: socket.socket, stop: threading.Event) -> bool:
+    return False  # closed without an answer
+
+
+def _503_then_close(conn: socket.socket, stop: threading.Event) -> bool:
+    conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndown")
+    return False
+
+
+def test_a_dropped_connection_and_bad_gateways_share_the_two_retries(counting_server):
+    server = counting_server(_in_turn(_drop, _503_then_close))
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=4.0)
+    with pytest.raises(errors.UpstreamSaysUnavailable) as raised:
+        client.get_customer_of_project(1)
+    assert raised.value.detail == "HTTP 503 without a JSON body"
+    assert server.requests_seen() == 3  # the first try and two retries in all, not two of each kind
+
+
+def test_a_short_budget_retries_a_bad_gateway_but_not_after_a_back_off_it_has_no_time_for(counting_server):
+    server = counting_server(_503_then_close)
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=0.5)
+    with pytest.raises(errors.UpstreamSaysUnavailable):
+        client.get_customer_of_project(1)
+    # The first retry at once (an eighth of a second is left, the least an attempt needs
+    # here); the second would start after 0.4 s of back-off, with less than that left.
+    assert server.requests_seen() == 2
+
+
+def test_the_second_retry_waits_its_back_off_and_starts_only_with_time_left_after_it(counting_server):
+    arrivals: list[float] = []
+
+    def answer(conn: socket.socket, stop: threading.Event) -> bool:
+        arrivals.append(time.monotonic())
+        return _503_then_close(conn, stop)
+
+    server = counting_server(answer)
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=1.3)
+    with pytest.raises(errors.UpstreamSaysUnavailable):
+        client.get_customer_of_project(1)
+    # 0.4 s of back-off leaves about 0.9 s of 1.3, enough; a back-off of a second would not.
+    assert server.requests_seen() == 3
+    assert arrivals[2] - arrivals[1] >= 0.4
+
+
+def test_a_slow_gateway_error_is_tried_again_while_half_a_second_is_left_for_the_answer(counting_server):
+    # The production rule for budgets above 2 s: a retry needs 0.5 s left, whatever the budget.
+    server = counting_server(_in_turn(_slow_503(4.6), _customer(15)))
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=6.0)
+    assert client.get_customer_of_project(1).customer_id == 15
+    assert server.requests_seen(settle=0) == 2
+
+
+def test_with_a_2_s_budget_no_retry_starts_with_less_than_half_a_second_left(counting_server):
+    server = counting_server(_slow_503(1.51))  # answered when 0.49 s or less is left
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=2.0)
+    with pytest.raises(errors.UpstreamSaysUnavailable):
+        client.get_customer_of_project(1)
+    assert server.requests_seen() == 1
+
+
+def test_thirty_three_lookups_at_once_keep_thirty_two_connections_for_the_next(counting_server, caplog):
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    at_once = 33
+    arrived = threading.Condition()
+    waiting = [0]
+
+    def all_at_once(conn: socket.socket, stop: threading.Event) -> bool:
+        with arrived:  # every request is held until all have arrived: 33 connections in use
+            waiting[0] += 1
+            arrived.notify_all()
+            arrived.wait_for(lambda: waiting[0] >= at_once or stop.is_set(), timeout=15)
+        return _customer(16)(conn, stop)
+
+    server = counting_server(all_at_once)
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=20.0)
+    found: list[int] = []
+
+    def lookup() -> None:
+        found.append(client.get_customer_of_project(1).customer_id)
+
+    threads = [threading.Thread(target=lookup) for _ in range(at_once)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert found == [16] * at_once
+    assert waiting[0] == at_once
+    # The pool keeps 32 connections alive; the one beyond them is closed, and urllib3 says so.
+    assert [record.getMessage() for record in caplog.records if record.name == "urllib3.connectionpool"] == [
+        "Connection pool is full, discarding connection: 127.0.0.1. Connection pool size: 32"
+    ]
+
+
+def test_urllib3s_debug_lines_count_down_the_retries_left_for_each_bad_gateway(client, httpserver, caplog):
+    """At DEBUG, each retry's line shows what is left of each limit: the only place an operator
+    sees that a bad gateway used up one of the two retries for bad gateways."""
+    caplog.set_level(logging.DEBUG, logger="urllib3.util.retry")
+    httpserver.expect_request(PATH).respond_with_data("down", status=503)
+    with pytest.raises(errors.UpstreamSaysUnavailable):
+        client.get_customer_of_project(1)
+    left = [record.getMessage().split("): ", 1)[1] for record in caplog.records if record.name == "urllib3.util.retry"]
+    assert left == [
+        "_Retry(total=1, connect=2, read=1, redirect=None, status=1)",
+        "_Retry(total=0, connect=2, read=1, redirect=None, status=0)",
+    ]
