@@ -241,7 +241,9 @@ def _record(result: LookupResult, *, started: float, **fields: Any) -> LookupEve
     except DatabaseFailure as exc:  # DatabaseError, and InterfaceError (a closed connection)
         metrics.set_dependency_up("database", up=False)
         logger.error(
-            "Audit write failed (%s); withholding the lookup of project=%s", type(exc).__name__, fields["project_id"]
+            "Audit write failed (%s); withholding the lookup of project=%s",
+            database.failure_in_words(exc),
+            fields["project_id"],
         )
         raise AuditUnavailable("The lookup could not be recorded, so it is not shown.") from None
     metrics.set_dependency_up("database", up=True)

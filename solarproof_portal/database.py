@@ -35,6 +35,10 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
+# PostgreSQL's lock_not_available: a statement gave up waiting for a lock after
+# DATABASE_LOCK_TIMEOUT (settings), the audit chains' advisory locks among them.
+LOCK_NOT_AVAILABLE = "55P03"
+
 # What each forked child inherited: kept, never closed, never collected.
 _inherited: list[Any] = []
 _registered = False
@@ -57,6 +61,26 @@ def release_while_waiting(alias: str = DEFAULT_DB_ALIAS) -> bool:
         return False
     connection.close()
     return True
+
+
+def lock_timed_out(exc: BaseException) -> bool:
+    """True when ``exc``, or an error it was raised from, is a lock PostgreSQL did not grant
+    within DATABASE_LOCK_TIMEOUT: worth its own words in the log, since the database is up
+    and another session (one of ours stuck, or someone with our role) holds the lock."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def failure_in_words(exc: BaseException) -> str:
+    """What a log line says of a database failure: its type, and a lock timeout as such.
+    Never the error's message, which may quote a row's values."""
+    if lock_timed_out(exc):
+        return f"{type(exc).__name__}: lock timeout, another session holds the lock; see pg_locks"
+    return type(exc).__name__
 
 
 def forget_inherited_connections() -> None:

@@ -412,6 +412,31 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # gunicorn starts.
 if env.str("DATABASE_OWNER_URL", default=""):
     DATABASES["owner"] = {**env.db_url("DATABASE_OWNER_URL"), "CONN_MAX_AGE": 0}
+
+# PostgreSQL: how long any statement of the portal waits for a lock before it fails. The
+# audit chains' appends wait for a transaction-scoped advisory lock, which any session of
+# the app's role (or the owner's) may take and keep: without a limit, every lookup of every
+# process would wait behind it for ever, one thread after another. With it, such a lookup
+# fails like any other audit write (the outage page, nothing shown) and the next one after
+# the lock is free succeeds. Sent in the connection's startup packet (libpq's ``options``,
+# after any in DATABASE_URL's own, so this one counts), so it costs no round trip; it covers
+# every connection, the owner's too (migrate and prune run with DATABASE_URL set to the
+# owner's URL): a migration waiting on a lock fails instead of queueing the portal behind it.
+DATABASE_LOCK_TIMEOUT = _positive("DATABASE_LOCK_TIMEOUT", 5)
+# PostgreSQL takes whole milliseconds, at most 2^31 - 1 of them, and reads 0 as no limit.
+_LOCK_TIMEOUT_MS = math.ceil(DATABASE_LOCK_TIMEOUT * 1000)
+if _LOCK_TIMEOUT_MS > 2**31 - 1:
+    raise ImproperlyConfigured(f"DATABASE_LOCK_TIMEOUT must be at most {(2**31 - 1) // 1000} seconds.")
+
+
+def _with_lock_timeout(database: dict) -> None:
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        options = database.setdefault("OPTIONS", {})
+        options["options"] = f"{options.get('options', '')} -c lock_timeout={_LOCK_TIMEOUT_MS}ms".strip()
+
+
+for _database in DATABASES.values():
+    _with_lock_timeout(_database)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

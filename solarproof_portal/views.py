@@ -18,7 +18,7 @@ from django.views.decorators.http import require_safe
 
 from accounts.sessions import signed_in_with_company_account
 from customers import access
-from solarproof_portal import health, metrics
+from solarproof_portal import database, health, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """The 500 handler. A database outage gets its own plain 503: nothing is shown, the
     portal recovers by itself when the database is back."""
     exc = sys.exc_info()[1]
-    if isinstance(exc, DatabaseFailure):  # DatabaseError, and InterfaceError (a closed connection)
-        logger.error("Database unavailable: %s", type(exc).__name__)
+    if isinstance(exc, DatabaseFailure):  # DatabaseError, and InterfaceError (the link to the server closed)
+        logger.error("Database unavailable: %s", database.failure_in_words(exc))
         body = render_to_string("503.html")
         return HttpResponse(body, status=503, headers={"Retry-After": "30"})
     return HttpResponse(render_to_string("500.html"), status=500)

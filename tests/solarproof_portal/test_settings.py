@@ -21,6 +21,8 @@ NO_ZERO = {
     "AXES_FAILURE_LIMIT": ["5 tries"],
     "AXES_COOLOFF_MINUTES": ["30m"],
     "DATABASE_POOL_TIMEOUT": ["3s"],
+    # 0 is PostgreSQL's "wait for ever": the very thing the setting is there to prevent.
+    "DATABASE_LOCK_TIMEOUT": ["5s", "5000ms", "1e7"],
 }
 # Settings where 0 means "off" or "none" (documented beside each): 0 starts.
 ZERO_IS_OFF = {
@@ -140,3 +142,40 @@ def test_the_owners_connection_for_migrations_is_never_pooled(monkeypatch):
 def test_start_up_refuses_a_pool_it_cannot_make(monkeypatch, environment, message):
     with pytest.raises(ImproperlyConfigured, match=message):
         _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, **environment)
+
+
+def test_postgresql_connections_give_up_waiting_for_a_lock_after_five_seconds_by_default(monkeypatch):
+    monkeypatch.delenv("DATABASE_LOCK_TIMEOUT", raising=False)
+    settings = _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, DATABASE_OWNER_URL=POSTGRESQL)
+    assert settings["DATABASE_LOCK_TIMEOUT"] == 5
+    # The owner's too: migrate and prune run with DATABASE_URL set to it (deploy/container-steps.sh).
+    for alias in ("default", "owner"):
+        assert settings["DATABASES"][alias]["OPTIONS"]["options"] == "-c lock_timeout=5000ms"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "sent"),
+    [("2.5", "2500ms"), (" 30 ", "30000ms"), ("0.0001", "1ms"), ("2147483", "2147483000ms")],
+)
+def test_the_lock_timeout_is_sent_in_whole_milliseconds_never_rounded_down_to_no_limit(monkeypatch, seconds, sent):
+    settings = _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, DATABASE_LOCK_TIMEOUT=seconds)
+    assert settings["DATABASES"]["default"]["OPTIONS"]["options"] == f"-c lock_timeout={sent}"
+
+
+def test_the_lock_timeout_is_added_after_the_options_already_in_the_url_so_it_counts(monkeypatch):
+    url = f"{POSTGRESQL}?options=-c%20search_path%3Dportal%20-c%20lock_timeout%3D0&sslmode=require"
+    database = _start_up(monkeypatch, DATABASE_URL=url, DATABASE_LOCK_TIMEOUT="1")["DATABASES"]["default"]
+    assert database["OPTIONS"]["options"] == "-c search_path=portal -c lock_timeout=0 -c lock_timeout=1000ms"
+    assert database["OPTIONS"]["sslmode"] == "require"
+
+
+def test_sqlite_has_no_lock_timeout_to_send_but_the_value_is_still_checked(monkeypatch):
+    database = _start_up(monkeypatch, DATABASE_URL="sqlite:///portal.sqlite3")["DATABASES"]["default"]
+    assert "options" not in database["OPTIONS"]
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_LOCK_TIMEOUT must be greater than zero"):
+        _start_up(monkeypatch, DATABASE_URL="sqlite:///portal.sqlite3", DATABASE_LOCK_TIMEOUT="0")
+
+
+def test_start_up_refuses_a_lock_timeout_postgresql_cannot_take(monkeypatch):
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_LOCK_TIMEOUT must be at most 2147483 seconds"):
+        _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, DATABASE_LOCK_TIMEOUT="2147484")
