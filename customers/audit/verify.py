@@ -7,7 +7,7 @@ import argparse
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from customers.audit import chain, checkpoints, heads, signing
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
@@ -22,6 +22,9 @@ TIME_ORDER_TOLERANCE = timedelta(seconds=2)
 
 # --- verification ------------------------------------------------------------------
 
+# The chains a failure can be in (Verification.failed_chain).
+EVENTS, REVIEWS = "events", "reviews"
+
 
 @dataclass(frozen=True)
 class Verification:
@@ -30,8 +33,8 @@ class Verification:
     bad_sequence: int | None = None
     reason: str = ""
     reviews: int = 0
-    # Which chain failed: "events" (lookup events) or "reviews" (review records).
-    failed_chain: str = "events"
+    # Which chain failed: EVENTS (lookup events) or REVIEWS (review records).
+    failed_chain: str = EVENTS
     checkpoints: int = 0
     notes: tuple[str, ...] = field(default=())
 
@@ -41,12 +44,12 @@ class Verification:
             return f"OK: {self.events} event{'s' if self.events != 1 else ''}{reviews} verified"
         if self.bad_sequence is None:  # a statement that names no sequence: nowhere in the chain to point at
             return f"FAILED: {self.reason}"
-        where = "review record" if self.failed_chain == "reviews" else "sequence"
+        where = "review record" if self.failed_chain == REVIEWS else "sequence"
         return f"FAILED at {where} {self.bad_sequence}: {self.reason}"
 
 
 class _Failed(Exception):
-    def __init__(self, sequence: int | None, reason: str, chain_name: str = "events") -> None:
+    def __init__(self, sequence: int | None, reason: str, chain_name: str = EVENTS) -> None:
         super().__init__(reason)
         self.sequence, self.reason, self.chain_name = sequence, reason, chain_name
 
@@ -185,7 +188,10 @@ def verify_chain(
 def _check_prunes_kept(prunes: list[dict[str, Any]], anchors: dict[int, AuditAnchor]) -> None:
     for statement in prunes:
         sequence = statement.get("through_sequence")
-        anchor = anchors.get(sequence) if isinstance(sequence, int) else None
+        # A sequence is a whole number: not true or 1.0 (which a dict finds as 1), not a list.
+        if not isinstance(sequence, int) or isinstance(sequence, bool):
+            raise _Failed(None, "a prune statement names no sequence")
+        anchor = anchors.get(sequence)
         if anchor is None:
             raise _Failed(sequence, "the checkpoint file records a prune that is not in the database (deleted)")
         if anchor.through_hash != statement.get("through_hash"):
@@ -213,12 +219,10 @@ def _walk_events(anchors: dict[int, AuditAnchor], checkpoints: list[dict[str, An
                 sequence, "the prune record at the checkpoint's sequence has a different hash (the log was rewritten)"
             )
     expected: int | None = None
-    previous_hash = ""
+    previous_hash: str  # set from the first row
     previous_time: datetime | None = None
-    names = (*heads.CHAIN_FIELDS, *heads.LATER_CHAIN_FIELDS, "hash")
-    rows = LookupEvent.objects.order_by("sequence").values_list(*names)
-    for row in rows.iterator(chunk_size=5000):
-        values = dict(zip(names, row, strict=True))
+    rows = LookupEvent.objects.order_by("sequence").values(*heads.CHAIN_FIELDS, *heads.LATER_CHAIN_FIELDS, "hash")
+    for values in rows.iterator(chunk_size=5000):
         sequence = values["sequence"]
         if expected is None:
             anchor = anchors.get(sequence - 1)
@@ -227,8 +231,7 @@ def _walk_events(anchors: dict[int, AuditAnchor], checkpoints: list[dict[str, An
             elif anchor is not None:
                 previous_hash = anchor.through_hash
             else:
-                start = max((through for through in anchors if through < sequence), default=0) + 1
-                raise _Failed(start, _missing_start(sequence))
+                _unexplained_start(sequence, anchors)
         elif sequence != expected:
             raise _Failed(expected, "this event is missing (a row was deleted)")
         if values["prev_hash"] != previous_hash:
@@ -249,21 +252,20 @@ def _walk_reviews(checkpoints: list[dict[str, Any]], counts: dict[str, int]) -> 
     )  # legacy checkpoints predate the review chain
     previous_hash, expected = heads.GENESIS, 1
     previous_time: datetime | None = None
-    names = (*chain.REVIEW_FIELDS, "hash")
-    for row in HistoryReview.objects.order_by("sequence").values_list(*names).iterator(chunk_size=5000):
-        values = dict(zip(names, row, strict=True))
+    rows = HistoryReview.objects.order_by("sequence").values(*chain.REVIEW_FIELDS, "hash")
+    for values in rows.iterator(chunk_size=5000):
         sequence = values["sequence"]
         if sequence != expected:
-            raise _Failed(expected, "this review record is missing (a row was deleted)", "reviews")
+            raise _Failed(expected, "this review record is missing (a row was deleted)", REVIEWS)
         if values["prev_hash"] != previous_hash:
             raise _Failed(
-                sequence, "it does not link to the record before it (a row was inserted or reordered)", "reviews"
+                sequence, "it does not link to the record before it (a row was inserted or reordered)", REVIEWS
             )
         if chain.review_hash(values) != values["hash"]:
-            raise _Failed(sequence, "its stored values do not match its hash (a row was edited)", "reviews")
+            raise _Failed(sequence, "its stored values do not match its hash (a row was edited)", REVIEWS)
         if sequence in claims and claims[sequence] != {values["hash"]}:
-            raise _Failed(sequence, "the record at the checkpoint has a different hash (rewritten)", "reviews")
-        _check_time_order(sequence, values["created_at"], previous_time, "record", "reviews")
+            raise _Failed(sequence, "the record at the checkpoint has a different hash (rewritten)", REVIEWS)
+        _check_time_order(sequence, values["created_at"], previous_time, "record", REVIEWS)
         previous_hash, previous_time, expected = values["hash"], values["created_at"], sequence + 1
         counts["reviews"] += 1
     return expected - 1
@@ -284,12 +286,12 @@ def _check_ends(checkpoints: list[dict[str, Any]], last_event: int, last_review:
                 review_sequence,
                 f"the review records end at {last_review}, before this checkpoint (records removed from the end, "
                 "or the table emptied)",
-                "reviews",
+                REVIEWS,
             )
 
 
 def _check_time_order(
-    sequence: int, time: datetime, previous: datetime | None, what: str, chain_name: str = "events"
+    sequence: int, time: datetime, previous: datetime | None, what: str, chain_name: str = EVENTS
 ) -> None:
     if previous is not None and time < previous - TIME_ORDER_TOLERANCE:
         raise _Failed(
@@ -299,6 +301,19 @@ def _check_time_order(
             "the clock was stepped back)",
             chain_name,
         )
+
+
+def _unexplained_start(first_sequence: int, anchors: dict[int, AuditAnchor]) -> NoReturn:
+    """The log starts after 1 and no prune record ends just before it: either a prune
+    record says this event was deleted, yet it is here, or rows before it are gone."""
+    pruned_through = min((through for through in anchors if through >= first_sequence), default=None)
+    if pruned_through is not None:
+        raise _Failed(
+            first_sequence,
+            f"the prune through sequence {pruned_through} deleted this event, yet it is in the log "
+            "(restored or inserted)",
+        )
+    raise _Failed(max(anchors, default=0) + 1, _missing_start(first_sequence))
 
 
 def _missing_start(first_sequence: int) -> str:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from customers.audit import checkpoints, heads, signing
 from customers.audit.log import record_review
+from customers.audit.verify import Verification, verify_chain
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
 from tests.support.audit import REVIEWS, TABLE, record, tamper, verify
 
@@ -319,3 +320,61 @@ def test_with_the_legacy_key_set_a_checked_hmac_prune_record_needs_no_acceptance
         "ERROR --accept-legacy-through 2 names no unsigned or unverifiable prune record (those there are end at "
         "sequence: none); nothing was accepted"
     )
+
+
+# --- what a verification reports -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "through", [[1], {"sequence": 1}, True, "1", 1.0], ids=["list", "object", "true", "text", "float"]
+)
+def test_a_signed_prune_statement_naming_no_sequence_fails_never_crashes(events, checkpoint_file, through):
+    """Only a whole number names a prune record: true or 1.0 must not stand for the record
+    through sequence 1, and a list or an object names none."""
+    tamper(f"DELETE FROM {TABLE} WHERE sequence <= 1")
+    anchor = signed_prune(1, events[0].hash)
+    statement = {k: v for k, v in checkpoints.prune_statement(anchor).items() if k not in ("key_id", "signature")}
+    keep(checkpoint_file, signing.sign({**statement, "through_sequence": through}))
+    assert verify() == "ERROR FAILED: a prune statement names no sequence"
+
+
+def test_an_event_a_prune_deleted_that_is_back_in_the_log_is_named(events):
+    """An insider restores pruned rows from a backup: the prune record says they were deleted."""
+    tamper(f"DELETE FROM {TABLE} WHERE sequence <= 2")
+    signed_prune(4, events[3].hash)  # the record of a prune through 4, whose rows 3 and 4 are back
+    assert verify() == (
+        "ERROR FAILED at sequence 3: the prune through sequence 4 deleted this event, yet it is in the log "
+        "(restored or inserted)"
+    )
+
+
+def test_a_verification_that_holds_counts_events_review_records_and_checkpoints(events, reviews, checkpoint_file):
+    checkpoints.take_checkpoint()
+    result = verify_chain(statements=checkpoints.checkpoint_file_statements())
+    assert (result.ok, result.events, result.reviews, result.checkpoints) == (True, 6, 3, 1)
+    assert verify() == (
+        f"OK: 6 events and 3 review records verified; 1 checkpoint holds ({checkpoint_file}, latest at sequence 6)"
+    )
+
+
+def test_a_failed_verification_says_how_far_it_got(events, reviews, checkpoint_file):
+    """What was checked before the failure: every event, and the review records before the bad one."""
+    checkpoints.take_checkpoint()
+    tamper(f"UPDATE {REVIEWS} SET rows = 99 WHERE sequence = 2", table=REVIEWS)
+    result = verify_chain(statements=checkpoints.checkpoint_file_statements())
+    assert result == Verification(
+        ok=False,
+        events=6,
+        bad_sequence=2,
+        reason="its stored values do not match its hash (a row was edited)",
+        reviews=1,
+        failed_chain="reviews",
+        checkpoints=1,
+    )
+
+
+def test_a_statement_that_fails_its_signature_stops_before_anything_is_counted(events, checkpoint_file):
+    keep(checkpoint_file, {**checkpoints.checkpoint(), "hash": "f" * 64})
+    result = verify_chain(statements=checkpoints.checkpoint_file_statements())
+    assert (result.ok, result.events, result.reviews, result.checkpoints) == (False, 0, 0, 0)
+    assert result.reason == f"the checkpoint statement's {NOT_VALID}"
