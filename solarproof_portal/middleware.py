@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import DisallowedHost, PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import resolve
 
@@ -51,11 +51,17 @@ class RequestIDLogFilter(logging.Filter):
 
 class ExpectedRefusalLogFilter(logging.Filter):
     """A refusal the portal means (PermissionDenied: no role, or not the role a page needs)
-    is logged by django.request as one line, without the traceback of an error."""
+    is logged by django.request as one line, without the traceback of an error. So is a
+    request for a host not in ALLOWED_HOSTS (django.security.DisallowedHost, which Django
+    logs as an ERROR with a traceback): a scanner's or a misconfigured probe's, answered
+    with the 400 page, worth a WARNING line, not an error to page someone for."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], PermissionDenied):
+        refused = record.exc_info[1] if record.exc_info else None
+        if isinstance(refused, PermissionDenied | DisallowedHost):
             record.exc_info = record.exc_text = None
+        if isinstance(refused, DisallowedHost) and record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
         return True
 
 

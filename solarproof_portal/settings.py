@@ -594,6 +594,7 @@ LOGGING = {
         # printed every line twice (once bare, once through ours): one handler, the root's.
         "django": {"handlers": [], "propagate": True},
         "django.request": {"filters": ["expected_refusal"]},
+        "django.security.DisallowedHost": {"filters": ["expected_refusal"]},
         # urllib3 logs every request line at DEBUG; the query string carries the API key.
         "urllib3": {"level": "WARNING"},
         # Authlib logs the PKCE code verifier at DEBUG.

@@ -19,6 +19,14 @@ def test_a_request_for_another_host_gets_the_bad_request_page(client):
     assert "Sign out" not in text(response)  # rendered without a request: no one is signed in
 
 
+def test_a_request_for_another_host_is_logged_as_one_warning_line(client, caplog):
+    client.get("/", HTTP_HOST="portal.example.net")
+    (refused,) = [record for record in caplog.records if record.name == "django.security.DisallowedHost"]
+    assert refused.levelname == "WARNING" and not refused.exc_info
+    assert refused.getMessage().startswith("Invalid HTTP_HOST header: 'portal.example.net'.")
+    assert "Traceback" not in caplog.text
+
+
 def test_an_unknown_address_gets_the_not_found_page(client, sales_user):
     client.force_login(sales_user)
     response = client.get("/no/such/page/")
