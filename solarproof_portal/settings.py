@@ -406,6 +406,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             # PostgreSQL came back.
             "reconnect_timeout": DATABASE_POOL_TIMEOUT,
         }
+# CSV exports of the history each hold a pooled connection for as long as the download
+# lasts (a server-side cursor): so that slow downloads cannot take every connection of a
+# worker from its lookups, a worker sends at most a quarter of its pool's connections'
+# worth at once (2 of 8; at least one) and answers any more with a 503 to try again in a
+# minute. Without the pool each thread has a connection of its own: no bound.
+HISTORY_EXPORTS_AT_ONCE = max(1, DATABASE_POOL_MAX // 4) if DATABASE_POOLED else None
 # The role that owns the tables: used by migrate, grant_app_privileges and prune_audit_log
 # (deploy/container-steps.sh), never by the web server, whose DATABASE_URL role may only
 # append to the audit log (customers/audit/database_roles.py). The start step unsets it before

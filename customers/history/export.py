@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.db.models import Max, QuerySet
@@ -82,3 +84,64 @@ def export_csv(events: QuerySet[LookupEvent]) -> Iterator[str]:
             batch = []
     if batch:
         yield "".join(batch)
+
+
+# --- how many exports this process sends at once ----------------------------------------
+#
+# An export holds its request's pooled connection until the last byte is sent (the
+# server-side cursor above), however slowly the admin's browser downloads: a worker's
+# pool (DATABASE_POOL_MAX) would otherwise go to as many slow downloads, and its lookups
+# get none (PoolTimeout, the outage 503). settings.HISTORY_EXPORTS_AT_ONCE bounds them per
+# process; None (no pool: every thread has its own connection) bounds nothing.
+
+_slots_lock = threading.Lock()
+_sending = 0
+
+
+def sending() -> int:
+    """Exports this process is sending now."""
+    return _sending
+
+
+def take_slot() -> Callable[[], None] | None:
+    """A slot for one export, or None when this process already sends as many as it may.
+    Returns the slot's release, which gives it back once however often it is called."""
+    global _sending
+    limit = settings.HISTORY_EXPORTS_AT_ONCE
+    with _slots_lock:
+        if limit is not None and _sending >= limit:
+            return None
+        _sending += 1
+    released = threading.Event()
+
+    def release() -> None:
+        global _sending
+        with _slots_lock:
+            if not released.is_set():
+                released.set()
+                _sending -= 1
+
+    return release
+
+
+class HeldWhileSent:
+    """The export's chunks, its slot held until the response is closed: the WSGI server
+    closes it when the last chunk is sent, or when the download is abandoned (Django's
+    response closes what it streams). A response dropped unclosed gives it back when
+    collected."""
+
+    def __init__(self, chunks: Iterable[str], release: Callable[[], None]) -> None:
+        self._chunks = iter(chunks)
+        self._release = release
+        weakref.finalize(self, release)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._chunks
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._release()

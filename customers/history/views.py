@@ -110,9 +110,26 @@ def history_export(request: HttpRequest) -> HttpResponse:
         errors = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
         return HttpResponse(f"Cannot export: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
     filters = _history_filters(form)
-    events, count = export.export_snapshot(filters)
-    _record_review(request, HistoryReview.Kind.EXPORT, filters, rows=count)
-    response = StreamingHttpResponse(export.export_csv(events), content_type="text/csv; charset=utf-8")
+    release = export.take_slot()
+    if release is None:
+        # Nothing read, nothing recorded: the admin tries again once a download is done.
+        logger.info("History export turned away: this process is sending %d already", export.sending())
+        return HttpResponse(
+            f"Cannot export now: this server is already sending {settings.HISTORY_EXPORTS_AT_ONCE} "
+            "exports of the lookup history, the most it sends at once so that lookups keep their "
+            "database connections. Try again in a minute.\n",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+            headers={"Retry-After": "60", "Cache-Control": "no-store"},
+        )
+    try:
+        events, count = export.export_snapshot(filters)
+        _record_review(request, HistoryReview.Kind.EXPORT, filters, rows=count)
+        chunks = export.HeldWhileSent(export.export_csv(events), release)
+    except BaseException:
+        release()
+        raise
+    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="lookup-history-{stamp}.csv"'
     response["Cache-Control"] = "no-store"

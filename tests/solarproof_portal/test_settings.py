@@ -179,3 +179,23 @@ def test_sqlite_has_no_lock_timeout_to_send_but_the_value_is_still_checked(monke
 def test_start_up_refuses_a_lock_timeout_postgresql_cannot_take(monkeypatch):
     with pytest.raises(ImproperlyConfigured, match="DATABASE_LOCK_TIMEOUT must be at most 2147483 seconds"):
         _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, DATABASE_LOCK_TIMEOUT="2147484")
+
+
+@pytest.mark.parametrize(
+    ("environment", "exports"),
+    [
+        ({}, 2),
+        ({"DATABASE_POOL_MAX": "12"}, 3),
+        ({"DATABASE_POOL_MAX": "3", "DATABASE_POOL_MIN": "1"}, 1),
+        ({"DATABASE_POOL_MAX": "1", "DATABASE_POOL_MIN": "1"}, 1),
+        ({"DATABASE_POOL_MAX": "0", "DATABASE_POOL_MIN": "0"}, None),
+    ],
+)
+def test_a_process_sends_a_quarter_of_its_pool_in_exports_at_once(monkeypatch, environment, exports):
+    for name in ("DATABASE_POOL_MAX", "DATABASE_POOL_MIN", "DATABASE_CONN_MAX_AGE"):
+        monkeypatch.delenv(name, raising=False)
+    assert _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, **environment)["HISTORY_EXPORTS_AT_ONCE"] == exports
+
+
+def test_without_a_pool_exports_are_not_bounded(monkeypatch):
+    assert _start_up(monkeypatch, DATABASE_URL="sqlite:///portal.sqlite3")["HISTORY_EXPORTS_AT_ONCE"] is None
