@@ -7,7 +7,7 @@ import argparse
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from customers.audit import chain, checkpoints, heads, signing
 from customers.models import AuditAnchor, HistoryReview, LookupEvent
@@ -225,13 +225,8 @@ def _walk_events(anchors: dict[int, AuditAnchor], checkpoints: list[dict[str, An
     for values in rows.iterator(chunk_size=5000):
         sequence = values["sequence"]
         if expected is None:
-            anchor = anchors.get(sequence - 1)
-            if sequence == 1:
-                previous_hash = heads.GENESIS
-            elif anchor is not None:
-                previous_hash = anchor.through_hash
-            else:
-                _unexplained_start(sequence, anchors)
+            _check_start(sequence, anchors)
+            previous_hash = heads.GENESIS if sequence == 1 else anchors[sequence - 1].through_hash
         elif sequence != expected:
             raise _Failed(expected, "this event is missing (a row was deleted)")
         if values["prev_hash"] != previous_hash:
@@ -303,9 +298,9 @@ def _check_time_order(
         )
 
 
-def _unexplained_start(first_sequence: int, anchors: dict[int, AuditAnchor]) -> NoReturn:
-    """The log starts after 1 and no prune record ends just before it: either a prune
-    record says this event was deleted, yet it is here, or rows before it are gone."""
+def _check_start(first_sequence: int, anchors: dict[int, AuditAnchor]) -> None:
+    """The log starts at 1 or just after a prune record, and no prune record says its
+    first event was deleted (rows restored from a backup, or inserted)."""
     pruned_through = min((through for through in anchors if through >= first_sequence), default=None)
     if pruned_through is not None:
         raise _Failed(
@@ -313,7 +308,8 @@ def _unexplained_start(first_sequence: int, anchors: dict[int, AuditAnchor]) -> 
             f"the prune through sequence {pruned_through} deleted this event, yet it is in the log "
             "(restored or inserted)",
         )
-    raise _Failed(max(anchors, default=0) + 1, _missing_start(first_sequence))
+    if first_sequence != 1 and first_sequence - 1 not in anchors:
+        raise _Failed(max(anchors, default=0) + 1, _missing_start(first_sequence))
 
 
 def _missing_start(first_sequence: int) -> str:

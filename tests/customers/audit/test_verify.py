@@ -338,6 +338,28 @@ def test_a_signed_prune_statement_naming_no_sequence_fails_never_crashes(events,
     assert verify() == "ERROR FAILED: a prune statement names no sequence"
 
 
+@pytest.mark.parametrize(
+    ("deleted", "prunes"),
+    [((1, 2, 3, 4), (4,)), ((), (4,)), ((1, 2), (2, 4))],
+    ids=["none-back", "all-back", "back-after-an-earlier-prune"],
+)
+def test_events_a_prune_deleted_that_are_back_in_the_log_are_named(events, deleted, prunes):
+    """Rows a prune deleted, restored from a backup: the first of them is named, however
+    many came back."""
+    if deleted:
+        tamper(f"DELETE FROM {TABLE} WHERE sequence <= {max(deleted)}")
+    for through in prunes:
+        signed_prune(through, events[through - 1].hash)
+    if deleted == (1, 2, 3, 4):
+        assert verify() == "OK: 2 events verified"  # nothing back: the prune record explains the start
+        return
+    first = (max(deleted) + 1) if deleted else 1
+    assert verify() == (
+        f"ERROR FAILED at sequence {first}: the prune through sequence 4 deleted this event, yet it is in the log "
+        "(restored or inserted)"
+    )
+
+
 def test_an_event_a_prune_deleted_that_is_back_in_the_log_is_named(events):
     """An insider restores pruned rows from a backup: the prune record says they were deleted."""
     tamper(f"DELETE FROM {TABLE} WHERE sequence <= 2")
