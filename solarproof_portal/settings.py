@@ -45,14 +45,16 @@ def _rate(name: str, default: str) -> tuple[int, int]:
     return count, multiple * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
 
 
-def _positive(name: str, default: float) -> float:
+def _positive(name: str, default: float, *, zero_is_off: bool = False) -> float:
     try:
         # Not env.float: it drops what is not a digit, so "10s" read as 10 and "1e3" as 13.
         value = float(env.str(name, default=str(default)))
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a number of seconds.") from None
+    if zero_is_off and value == 0:
+        return 0.0
     if not 0 < value < math.inf:  # nan and inf too: a timeout of inf never times out
-        raise ImproperlyConfigured(f"{name} must be greater than zero.")
+        raise ImproperlyConfigured(f"{name} must be greater than zero{' (or 0 for off)' if zero_is_off else ''}.")
     return value
 
 
@@ -428,7 +430,9 @@ if env.str("DATABASE_OWNER_URL", default=""):
 # after any in DATABASE_URL's own, so this one counts), so it costs no round trip; it covers
 # every connection, the owner's too (migrate and prune run with DATABASE_URL set to the
 # owner's URL): a migration waiting on a lock fails instead of queueing the portal behind it.
-DATABASE_LOCK_TIMEOUT = _positive("DATABASE_LOCK_TIMEOUT", 5)
+# 0: none sent, for a pooler that refuses connections carrying startup options (PgBouncer
+# unless told to ignore them); then set lock_timeout on the database role instead.
+DATABASE_LOCK_TIMEOUT = _positive("DATABASE_LOCK_TIMEOUT", 5, zero_is_off=True)
 # PostgreSQL takes whole milliseconds, at most 2^31 - 1 of them, and reads 0 as no limit.
 _LOCK_TIMEOUT_MS = math.ceil(DATABASE_LOCK_TIMEOUT * 1000)
 if _LOCK_TIMEOUT_MS > 2**31 - 1:
@@ -436,7 +440,7 @@ if _LOCK_TIMEOUT_MS > 2**31 - 1:
 
 
 def _with_lock_timeout(database: dict) -> None:
-    if database["ENGINE"] == "django.db.backends.postgresql":
+    if database["ENGINE"] == "django.db.backends.postgresql" and _LOCK_TIMEOUT_MS:
         options = database.setdefault("OPTIONS", {})
         options["options"] = f"{options.get('options', '')} -c lock_timeout={_LOCK_TIMEOUT_MS}ms".strip()
 

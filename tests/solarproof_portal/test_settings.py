@@ -21,8 +21,6 @@ NO_ZERO = {
     "AXES_FAILURE_LIMIT": ["5 tries"],
     "AXES_COOLOFF_MINUTES": ["30m"],
     "DATABASE_POOL_TIMEOUT": ["3s"],
-    # 0 is PostgreSQL's "wait for ever": the very thing the setting is there to prevent.
-    "DATABASE_LOCK_TIMEOUT": ["5s", "5000ms", "1e7"],
 }
 # Settings where 0 means "off" or "none" (documented beside each): 0 starts.
 ZERO_IS_OFF = {
@@ -36,6 +34,8 @@ ZERO_IS_OFF = {
     "DATABASE_POOL_MAX": ["8 connections", "2.5"],
     "DATABASE_POOL_MIN": ["2x"],
     "DJANGO_HSTS_SECONDS": ["1y"],
+    # 0 sends none (a pooler that refuses startup options); more than PostgreSQL takes is refused.
+    "DATABASE_LOCK_TIMEOUT": ["5s", "5000ms", "1e7"],
 }
 FORMATS = {
     "LOOKUP_RATE_LIMIT": ["0/m", "-1/m", "inf/m", "nan/m", "60/0m", "60/-1m", "60", "60/minute", "60/m/s"],
@@ -172,8 +172,17 @@ def test_the_lock_timeout_is_added_after_the_options_already_in_the_url_so_it_co
 def test_sqlite_has_no_lock_timeout_to_send_but_the_value_is_still_checked(monkeypatch):
     database = _start_up(monkeypatch, DATABASE_URL="sqlite:///portal.sqlite3")["DATABASES"]["default"]
     assert "options" not in database["OPTIONS"]
-    with pytest.raises(ImproperlyConfigured, match="DATABASE_LOCK_TIMEOUT must be greater than zero"):
-        _start_up(monkeypatch, DATABASE_URL="sqlite:///portal.sqlite3", DATABASE_LOCK_TIMEOUT="0")
+    with pytest.raises(ImproperlyConfigured, match=r"DATABASE_LOCK_TIMEOUT must be greater than zero \(or 0 for off\)"):
+        _start_up(monkeypatch, DATABASE_URL="sqlite:///portal.sqlite3", DATABASE_LOCK_TIMEOUT="-1")
+
+
+def test_a_lock_timeout_of_zero_sends_none_for_poolers_that_refuse_startup_options(monkeypatch):
+    """PgBouncer refuses a connection that carries libpq options (FATAL: unsupported startup
+    parameter: options): with 0 the portal sends none, and the role's own lock_timeout applies."""
+    url = f"{POSTGRESQL}?options=-c%20search_path%3Dportal"
+    settings = _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, DATABASE_OWNER_URL=url, DATABASE_LOCK_TIMEOUT="0")
+    assert "options" not in settings["DATABASES"]["default"]["OPTIONS"]
+    assert settings["DATABASES"]["owner"]["OPTIONS"]["options"] == "-c search_path=portal"  # the URL's own, as given
 
 
 def test_start_up_refuses_a_lock_timeout_postgresql_cannot_take(monkeypatch):
