@@ -340,8 +340,8 @@ def test_a_signed_prune_statement_naming_no_sequence_fails_never_crashes(events,
 
 @pytest.mark.parametrize(
     ("deleted", "prunes"),
-    [((1, 2, 3, 4), (4,)), ((), (4,)), ((1, 2), (2, 4))],
-    ids=["none-back", "all-back", "back-after-an-earlier-prune"],
+    [((1, 2, 3, 4), (4,)), ((), (4,)), ((1, 2), (2, 4)), ((1, 2, 3), (4,))],
+    ids=["none-back", "all-back", "back-after-an-earlier-prune", "the-last-one-back"],
 )
 def test_events_a_prune_deleted_that_are_back_in_the_log_are_named(events, deleted, prunes):
     """Rows a prune deleted, restored from a backup: the first of them is named, however
