@@ -367,6 +367,10 @@ DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR
 DATABASE_POOL_MAX = _non_negative_int("DATABASE_POOL_MAX", 8)
 DATABASE_POOL_MIN = _non_negative_int("DATABASE_POOL_MIN", min(2, DATABASE_POOL_MAX))
 DATABASE_POOL_TIMEOUT = _positive("DATABASE_POOL_TIMEOUT", 3)
+if DATABASE_POOL_MAX == 1:
+    # One connection for a whole process: an export streaming, or a lookup writing its row,
+    # would leave every other thread of the process waiting for it (then the outage 503).
+    raise ImproperlyConfigured("DATABASE_POOL_MAX must be 0 (no pool) or at least 2.")
 if DATABASE_POOL_MIN > DATABASE_POOL_MAX:
     raise ImproperlyConfigured(
         f"DATABASE_POOL_MIN must not be more than DATABASE_POOL_MAX ({DATABASE_POOL_MIN} > {DATABASE_POOL_MAX})."

@@ -123,7 +123,7 @@ def test_a_pool_of_zero_turns_it_off_for_persistent_connections(monkeypatch):
     monkeypatch.delenv("DATABASE_CONN_MAX_AGE", raising=False)
     database = _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, DATABASE_POOL_MAX="0")["DATABASES"]["default"]
     assert "pool" not in database["OPTIONS"] and database["CONN_MAX_AGE"] == 60
-    assert _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, DATABASE_POOL_MAX="1")["DATABASE_POOL_MIN"] == 1
+    assert _start_up(monkeypatch, DATABASE_URL=POSTGRESQL, DATABASE_POOL_MAX="2")["DATABASE_POOL_MIN"] == 2
 
 
 def test_the_owners_connection_for_migrations_is_never_pooled(monkeypatch):
@@ -137,6 +137,8 @@ def test_the_owners_connection_for_migrations_is_never_pooled(monkeypatch):
     [
         ({"DATABASE_CONN_MAX_AGE": "60"}, "DATABASE_CONN_MAX_AGE must be 0 with the connection pool"),
         ({"DATABASE_POOL_MAX": "4", "DATABASE_POOL_MIN": "5"}, "DATABASE_POOL_MIN must not be more than"),
+        # One export streaming would hold the process's only connection: every other request waits.
+        ({"DATABASE_POOL_MAX": "1"}, r"DATABASE_POOL_MAX must be 0 \(no pool\) or at least 2"),
     ],
 )
 def test_start_up_refuses_a_pool_it_cannot_make(monkeypatch, environment, message):
@@ -196,7 +198,7 @@ def test_start_up_refuses_a_lock_timeout_postgresql_cannot_take(monkeypatch):
         ({}, 2),
         ({"DATABASE_POOL_MAX": "12"}, 3),
         ({"DATABASE_POOL_MAX": "3", "DATABASE_POOL_MIN": "1"}, 1),
-        ({"DATABASE_POOL_MAX": "1", "DATABASE_POOL_MIN": "1"}, 1),
+        ({"DATABASE_POOL_MAX": "2", "DATABASE_POOL_MIN": "1"}, 1),
         ({"DATABASE_POOL_MAX": "0", "DATABASE_POOL_MIN": "0"}, None),
     ],
 )
