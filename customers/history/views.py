@@ -114,7 +114,7 @@ def history_export(request: HttpRequest) -> HttpResponse:
     if release is None:
         # Nothing read, nothing recorded: the admin tries again once a download is done.
         logger.info("History export turned away: this process is sending %d already", export.sending())
-        return HttpResponse(
+        busy = HttpResponse(
             f"Cannot export now: this server is already sending {settings.HISTORY_EXPORTS_AT_ONCE} "
             "exports of the lookup history, the most it sends at once so that lookups keep their "
             "database connections. Try again in a minute.\n",
@@ -122,6 +122,10 @@ def history_export(request: HttpRequest) -> HttpResponse:
             content_type="text/plain; charset=utf-8",
             headers={"Retry-After": "60", "Cache-Control": "no-store"},
         )
+        # Logged above, as what it is: not also as an ERROR by django.request (a 5xx), which
+        # would page someone for a refusal the portal means (Django's own flag for this).
+        busy._has_been_logged = True  # type: ignore[attr-defined]
+        return busy
     try:
         events, count = export.export_snapshot(filters)
         _record_review(request, HistoryReview.Kind.EXPORT, filters, rows=count)

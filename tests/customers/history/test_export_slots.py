@@ -6,6 +6,7 @@ request, closing each response as gunicorn does), with downloads held open mid-s
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -133,6 +134,26 @@ def test_an_export_that_fails_before_it_streams_gives_its_slot_back(portal, sett
     monkeypatch.undo()
     assert export.sending() == 0
     assert admin.get(f"{portal}/history/export.csv", timeout=30).status_code == 200
+
+
+def test_an_export_turned_away_is_one_info_line_not_an_error(settings, admin_user_role, caplog):
+    settings.HISTORY_EXPORTS_AT_ONCE = 1
+    release = export.take_slot()  # another download is being sent
+    try:
+        client = Client(HTTP_X_FORWARDED_PROTO="https")
+        client.force_login(admin_user_role)
+        with caplog.at_level("INFO"):
+            busy = client.get("/history/export.csv")
+    finally:
+        release()
+    assert busy.status_code == 503 and busy["Retry-After"] == "60"
+    assert busy.content.decode().startswith("Cannot export now")
+    assert [
+        (r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.levelno >= logging.INFO and "export" in r.getMessage()
+    ] == [("INFO", "History export turned away: this process is sending 1 already")]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_a_slot_is_given_back_once_however_often_it_is_released(settings):
