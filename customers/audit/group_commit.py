@@ -145,6 +145,9 @@ class GroupCommit:
                 (pending.row,) = self._write([pending.fields])
         except DatabaseError as exc:
             pending.error = exc
+        except Exception as exc:  # a bug, as in _write_batch: logged, this lookup withheld
+            logger.exception("The audit writer failed; lookups withheld: 1")
+            pending.error = exc
         else:
             self.transactions += 1
             self.rows += 1

@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, OperationalError, connection, connections
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, connections
 
 from customers.audit import group_commit, heads
 from customers.audit import log as audit_log
@@ -270,3 +270,36 @@ def test_a_lookup_waiting_for_the_writer_holds_no_connection_even_when_its_user_
         ("sam.sales", "Sales"),
         ("ivy.installer", "Installers"),
     ]
+
+
+def test_a_bug_while_rows_are_retried_one_by_one_withholds_each_and_is_logged(committed_db, caplog):
+    """A row refused in a batch, then a bug on the retry of each row alone: every lookup is
+    withheld with an error of its own, caused by the bug, and the bug is logged."""
+    writing = threading.Event()
+    carry_on = threading.Event()
+    bug = KeyError("a bug")
+
+    def write(batch):
+        if len(batch) > 1:
+            raise IntegrityError("one row refused")
+        if batch[0]["project_id"] == 1:  # the first writer: waits until the others queue
+            writing.set()
+            carry_on.wait(20)
+            return [batch[0]]
+        raise bug
+
+    appends = group_commit.GroupCommit(write)
+    first, results, first_errors = _in_threads(appends.append, [{"project_id": 1}])
+    assert writing.wait(20)
+    more, _, errors = _in_threads(appends.append, [{"project_id": n} for n in (2, 3)])
+    _queued(appends, 2)
+    carry_on.set()
+    for thread in first + more:
+        thread.join(30)
+
+    assert not first_errors and results == [{"project_id": 1}]
+    assert [type(error) for error in errors] == [DatabaseError, DatabaseError]
+    assert all(error.__cause__ is bug for error in errors)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "The audit writer failed; lookups withheld: 1"
+    ] * 2
