@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from customers.audit import checkpoints, heads, signing, verify
 from customers.models import AuditAnchor, AuditGate, LookupEvent
+from solarproof_portal import database
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,15 @@ def prune(*, older_than_days: int, username: str, accept_legacy_through: int | N
     except (OSError, ValueError) as exc:
         raise PruneRefused(f"Nothing was pruned: cannot read AUDIT_CHECKPOINT_FILE ({exc}).") from None
     with transaction.atomic():
-        heads.lock_chain()
+        try:
+            heads.lock_chain()
+        except OperationalError as exc:
+            if not database.lock_timed_out(exc):
+                raise
+            raise PruneRefused(
+                "Nothing was pruned: another session holds the audit log's lock (waited DATABASE_LOCK_TIMEOUT, "
+                f"{settings.DATABASE_LOCK_TIMEOUT:g} s); try again when it is let go."
+            ) from None
         verification = verify.verify_chain(statements=statements, accept_legacy_through=accept_legacy_through)
         if not verification.ok:
             raise PruneRefused(f"Nothing was pruned: the audit log does not verify. {verification}")

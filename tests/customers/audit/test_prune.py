@@ -146,3 +146,66 @@ def test_prune_goes_by_the_events_sequence_not_their_row_ids(db, sales_user, che
     assert prune() == "Pruned 6 events through sequence 6; the remaining chain starts from that anchor."
     assert remaining() == [7, 8, 9, 10]
     assert verify() == "OK: 4 events verified"
+
+
+def test_prune_while_another_session_holds_the_chains_lock_says_so_and_deletes_nothing(
+    committed_db, sales_user, checkpoint_file, settings
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("the chain's lock is a PostgreSQL advisory lock; SQLite's is its write lock")
+    import psycopg
+
+    from customers.audit import heads
+
+    backdated_chain(sales_user, old_count=6, total=10)
+    settings.DATABASE_LOCK_TIMEOUT = 0.3
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '300ms'")  # as DATABASE_LOCK_TIMEOUT=0.3 sends it
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [heads.LOOKUP_LOCK_KEY])  # an insider, session-level
+        answer = prune()
+    assert answer == (
+        "ERROR Nothing was pruned: another session holds the audit log's lock (waited DATABASE_LOCK_TIMEOUT, "
+        "0.3 s); try again when it is let go."
+    )
+    assert remaining() == list(range(1, 11))
+    assert prune().startswith("Pruned 6 events")  # let go: the next prune goes ahead
+
+
+class _LockNotAvailable(Exception):
+    """What psycopg raises for PostgreSQL's lock_not_available (the error Django's carries)."""
+
+    sqlstate = "55P03"
+
+
+def _lock_chain_fails_with(error):
+    def lock_chain():
+        raise error
+
+    return lock_chain
+
+
+def test_a_prune_whose_wait_for_the_lock_timed_out_says_so_on_any_database(
+    db, sales_user, checkpoint_file, settings, monkeypatch
+):
+    from django.db import OperationalError
+
+    from customers.audit import heads
+
+    backdated_chain(sales_user, old_count=6, total=10)
+    settings.DATABASE_LOCK_TIMEOUT = 5
+    timed_out = OperationalError("canceling statement due to lock timeout")
+    timed_out.__cause__ = _LockNotAvailable()
+    monkeypatch.setattr(heads, "lock_chain", _lock_chain_fails_with(timed_out))
+    assert prune() == (
+        "ERROR Nothing was pruned: another session holds the audit log's lock (waited DATABASE_LOCK_TIMEOUT, "
+        "5 s); try again when it is let go."
+    )
+    assert remaining() == list(range(1, 11))
+    # Any other database error is not a lock timeout: it is raised as it is.
+    monkeypatch.setattr(heads, "lock_chain", _lock_chain_fails_with(OperationalError("server closed the connection")))
+    with pytest.raises(OperationalError, match="server closed the connection"):
+        audit_prune.prune(older_than_days=365, username="ada.admin")
