@@ -9,11 +9,13 @@ and urllib3's own log records.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -21,7 +23,11 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
+from urllib3.poolmanager import PoolManager
+from urllib3.response import HTTPResponse
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
 
@@ -143,6 +149,84 @@ class _Retry(Retry):
         return retry
 
 
+class _Watchdog:
+    """Shuts a socket down at the deadline unless stopped first, so that a read blocked on it
+    ends at once: how urllib3's own ``HTTPResponse.shutdown()`` interrupts one from another
+    thread."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.fired = False
+        self._sock = sock
+        self._timer = threading.Timer(deadline - time.monotonic(), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):  # the server may have closed it meanwhile
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> bool:
+        """Whether it fired. Once this returns, it will not, and its thread is gone."""
+        self._timer.cancel()
+        self._timer.join()
+        return self.fired
+
+
+class _HeadersByTheDeadline:
+    """http.client reads the status line and headers with the socket's timeout for each
+    read, so a server that sends them a byte at a time never times out. Until they are in,
+    a watchdog cuts the connection at the deadline; the body's reads check it themselves."""
+
+    def getresponse(self) -> HTTPResponse:
+        budget = _budget.get()
+        if budget is None:
+            return super().getresponse()  # type: ignore[misc]
+        watchdog = _Watchdog(self.sock, deadline=budget[0])  # type: ignore[attr-defined]
+        try:
+            return super().getresponse()  # type: ignore[misc]
+        finally:
+            # However the cut connection ended the read (no status, a broken header, even
+            # a response), it is the socket's timeout urllib3 knows: never retried, and the
+            # connection is closed, not pooled.
+            if watchdog.stop():
+                raise TimeoutError("no headers by the deadline")
+
+
+class _HTTPConnection(_HeadersByTheDeadline, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_HeadersByTheDeadline, HTTPSConnection):
+    pass
+
+
+class _HTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOL_CLASSES = {"http": _HTTPConnectionPool, "https": _HTTPSConnectionPool}
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter with the connections above, straight to Solar Proof or through an
+    HTTP proxy (a SOCKS proxy's pools are classes of their own)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = _POOL_CLASSES
+        return manager
+
+
 def _new_session(base_url: str, retries: int) -> requests.Session:
     retry = _Retry(
         total=retries,
@@ -158,7 +242,7 @@ def _new_session(base_url: str, retries: int) -> requests.Session:
         respect_retry_after_header=False,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=32)
+    adapter = _Adapter(max_retries=retry, pool_connections=4, pool_maxsize=32)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers.update({"Accept": "application/json", "User-Agent": "solarproof-staff-portal/1"})
@@ -262,6 +346,8 @@ def _cause(exc: BaseException) -> str:
     while seen is not None and len(names) < 6:
         names.append(type(seen).__name__)
         reason = getattr(seen, "reason", None)
+        if not isinstance(reason, BaseException):  # urllib3's ProxyError keeps its cause here
+            reason = getattr(seen, "original_error", None)
         seen = (
             reason
             if isinstance(reason, BaseException)

@@ -532,10 +532,12 @@ def test_it_retries_when_a_kept_alive_connection_was_dropped(dropping_server):
 
 class CountingServer:
     """A raw HTTP server on loopback that counts each request the moment its head has
-    arrived (before any answer), then answers as the test says: ``answer(conn)``."""
+    arrived (before any answer), then answers as the test says: ``answer(conn)``. With
+    ``tls`` (a server context), HTTPS."""
 
-    def __init__(self, answer) -> None:
+    def __init__(self, answer, *, tls: ssl.SSLContext | None = None) -> None:
         self.answer = answer
+        self._tls = tls
         self._count = 0
         self.lock = threading.Lock()
         self._stop = threading.Event()
@@ -543,7 +545,8 @@ class CountingServer:
         self._listener.settimeout(0.1)
         self._threads = [threading.Thread(target=self._accept, daemon=True)]
         self._threads[0].start()
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}{PATH}"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}{PATH}"
 
     def _accept(self) -> None:
         while not self._stop.is_set():
@@ -556,8 +559,14 @@ class CountingServer:
             thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            if self._tls:
+                conn = self._tls.wrap_socket(conn, server_side=True)
+        except OSError:
+            conn.close()
+            return
         with conn:
-            conn.settimeout(5)
             head = b""
             try:
                 while not self._stop.is_set():
@@ -591,8 +600,8 @@ class CountingServer:
 def counting_server() -> Iterator[Callable[..., CountingServer]]:
     servers: list[CountingServer] = []
 
-    def start(answer) -> CountingServer:
-        servers.append(CountingServer(answer))
+    def start(answer, **options) -> CountingServer:
+        servers.append(CountingServer(answer, **options))
         return servers[-1]
 
     yield start
@@ -668,6 +677,80 @@ def test_a_body_that_stalls_after_late_headers_waits_only_for_what_is_left(count
         client.get_customer_of_project(1)
 
     assert time.monotonic() - started < 1.2  # what was left after the headers, not a fresh read timeout
+    assert server.requests_seen() == 1
+
+
+def _headers_dripped(every: float, all_sent: threading.Event):
+    """A status line and headers one byte each ``every`` seconds (200 bytes: 10 s at 50 ms), then
+    a customer: each read gets its byte well within any socket timeout."""
+    body = json.dumps({"Customer": {"customerID": 18}}).encode()
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+    head += b"X-Padding: %s\r\n\r\n" % (b"." * (185 - len(head)))
+
+    def answer(conn: socket.socket, stop: threading.Event) -> bool:
+        for byte in head:
+            if stop.wait(every):
+                return False
+            conn.sendall(bytes([byte]))
+        all_sent.set()
+        conn.sendall(body)
+        return False
+
+    return answer
+
+
+def test_headers_that_drip_in_are_cut_off_at_the_deadline_as_not_answering_in_time(counting_server, caplog):
+    caplog.set_level(logging.DEBUG)
+    headers_sent = threading.Event()
+    server = counting_server(_in_turn(_headers_dripped(0.05, headers_sent), _customer(19)))
+    client = SolarProofClient(base_url=server.url, api_key=KEY, timeout=2.0)
+    threads_before = set(threading.enumerate())
+    started = time.monotonic()
+
+    with pytest.raises(errors.UpstreamUnavailable) as raised:
+        client.get_customer_of_project(1)
+
+    took = time.monotonic() - started
+    assert not headers_sent.is_set()  # ended while they were still coming, 8 s before the last byte
+    assert took < 3.5
+    assert type(raised.value) is errors.UpstreamTimedOut
+    assert raised.value.detail == "timed out: ConnectionError < MaxRetryError < ReadTimeoutError"
+    assert server.requests_seen() == 1  # never tried again after the deadline
+    assert set(threading.enumerate()) - threads_before - set(server._threads) == set()  # no watchdog left
+    pool = next(iter(client._session.adapters["http://"].poolmanager.pools._container.values()))
+    assert [conn for conn in pool.pool.queue if conn is not None] == []  # the cut connection is not kept
+    assert KEY not in _all_text(raised.value)
+    assert not [record for record in caplog.records if KEY in record.getMessage()]
+    assert client.get_customer_of_project(1).customer_id == 19
+
+
+@pytest.mark.parametrize(
+    ("route", "detail"),
+    [
+        pytest.param("https", "timed out: ConnectionError < MaxRetryError < ReadTimeoutError", id="https"),
+        # urllib3 takes a connection closed mid-answer for one that never reached the proxy.
+        pytest.param("proxy", "timed out: ProxyError < MaxRetryError < ProxyError < ReadTimeoutError", id="proxy"),
+    ],
+)
+def test_headers_that_drip_in_are_cut_off_at_the_deadline_over_https_and_through_a_proxy(
+    route, detail, counting_server, loopback_tls, plain_environment, monkeypatch
+):
+    headers_sent = threading.Event()
+    if route == "https":
+        server = counting_server(_headers_dripped(0.05, headers_sent), tls=loopback_tls[1])
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(loopback_tls[0]))
+        url = server.url
+    else:  # an HTTP proxy that drips the headers it forwards
+        server = counting_server(_headers_dripped(0.05, headers_sent))
+        monkeypatch.setenv("HTTP_PROXY", server.url.removesuffix(PATH))
+        url = f"http://solarproof.invalid{PATH}"
+    client = SolarProofClient(base_url=url, api_key=KEY, timeout=1.0)
+
+    with pytest.raises(errors.UpstreamTimedOut) as raised:
+        client.get_customer_of_project(1)
+
+    assert not headers_sent.is_set()
+    assert raised.value.detail == detail
     assert server.requests_seen() == 1
 
 
