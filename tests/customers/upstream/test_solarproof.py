@@ -1465,3 +1465,58 @@ def test_urllib3s_debug_lines_count_down_the_retries_left_for_each_bad_gateway(c
         "_Retry(total=1, connect=2, read=1, redirect=None, status=1)",
         "_Retry(total=0, connect=2, read=1, redirect=None, status=0)",
     ]
+
+
+class _AnswersOnceThenAcceptsNoMore:
+    """Answers the first connection with a 503 after ``delay`` seconds, and from then on its
+    accept queue (backlog 0) is full: the retry's connect hangs, as to a host gone behind a
+    firewall that drops packets."""
+
+    def __init__(self, delay: float) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)
+        self._listener.settimeout(10)
+        self.address = self._listener.getsockname()
+        self.url = f"http://127.0.0.1:{self.address[1]}{PATH}"
+        self.delay = delay
+        self._sockets: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._answer_once, daemon=True)
+        self._thread.start()
+
+    def _answer_once(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self._listener.accept()
+            self._sockets.append(conn)
+            self._sockets.append(socket.create_connection(self.address, timeout=2))  # fills the queue
+            conn.settimeout(10)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                head += data
+            time.sleep(self.delay)
+            conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            conn.close()
+
+    def stop(self) -> None:
+        self._thread.join(15)
+        for sock in [*self._sockets, self._listener]:
+            sock.close()
+
+
+def test_a_retry_begun_late_connects_only_for_what_is_left_of_the_budget():
+    """The production budget of 8 s: a 503 at 7 s leaves time for one more attempt, whose
+    connect would be allowed 2 s on its own. It gets the 1 s left, not a second past the budget."""
+    server = _AnswersOnceThenAcceptsNoMore(delay=7.0)
+    try:
+        client = SolarProofClient(base_url=server.url, api_key=KEY)
+        started = time.monotonic()
+        with pytest.raises(errors.UpstreamUnavailable) as raised:
+            client.get_customer_of_project(1)
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert type(raised.value) is errors.UpstreamTimedOut
+    assert 7.0 <= elapsed < 8.6  # its own 2 s would have ended at 9
