@@ -530,7 +530,56 @@ def test_it_retries_when_a_kept_alive_connection_was_dropped(dropping_server):
     assert len(answered) == 2
 
 
-class CountingServer:
+def _read_head(conn: socket.socket) -> bytes | None:
+    """A request's head, read up to its blank line; None when the client closed first."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        head += data
+    return head
+
+
+class LoopbackServer:
+    """A raw server on loopback: each connection it accepts is served by ``_serve`` in a
+    thread of its own, until ``stop()``."""
+
+    scheme = "http"
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+        self.url = f"{self.scheme}://127.0.0.1:{self._listener.getsockname()[1]}{PATH}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self._connected()
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _connected(self) -> None:
+        """A connection accepted, before anything is read from it (a TLS handshake included)."""
+
+    def _serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+        self._listener.close()
+
+
+class CountingServer(LoopbackServer):
     """A raw HTTP server on loopback that counts each request the moment its head has
     arrived (before any answer), then answers as the test says: ``answer(conn)``. With
     ``tls`` (a server context), HTTPS."""
@@ -540,23 +589,8 @@ class CountingServer:
         self._tls = tls
         self._count = 0
         self.lock = threading.Lock()
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
-        scheme = "https" if tls else "http"
-        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}{PATH}"
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
+        self.scheme = "https" if tls else "http"
+        super().__init__()
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(5)
@@ -588,12 +622,6 @@ class CountingServer:
         time.sleep(settle)
         with self.lock:
             return self._count
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(5)
-        self._listener.close()
 
 
 @pytest.fixture
@@ -1098,42 +1126,28 @@ def test_curl_ca_bundle_is_the_ca_bundle_when_requests_ca_bundle_is_unset(
     assert client.get_customer_of_project(1).customer_id == 12
 
 
-class TlsServer:
+class TlsServer(LoopbackServer):
     """A TLS server on loopback that counts the connections made to it (each one a handshake
     begun) and answers a customer over any handshake that succeeds."""
+
+    scheme = "https"
 
     def __init__(self, context: ssl.SSLContext) -> None:
         self.connections = 0
         self.requests: list[bytes] = []
         self._context = context
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
-        self.url = f"https://127.0.0.1:{self._listener.getsockname()[1]}{PATH}"
+        super().__init__()
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1  # before the handshake: the client cannot fail it any earlier
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
+    def _connected(self) -> None:
+        self.connections += 1  # before the handshake: the client cannot fail it any earlier
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(5)
         try:
             with self._context.wrap_socket(conn, server_side=True) as tls:
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    data = tls.recv(65536)
-                    if not data:
-                        return
-                    head += data
+                head = _read_head(tls)
+                if head is None:
+                    return
                 self.requests.append(head)
                 body = json.dumps({"Customer": {"customerID": 666}}).encode()
                 tls.sendall(
@@ -1142,12 +1156,6 @@ class TlsServer:
                 tls.sendall(body)
         except OSError:  # the client refused the certificate (ssl.SSLError is an OSError)
             conn.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(5)
-        self._listener.close()
 
 
 @pytest.fixture
@@ -1222,13 +1230,9 @@ class UnacceptingHost:
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(5)
-        head = b""
         with contextlib.suppress(OSError):
-            while b"\r\n\r\n" not in head:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                head += data
+            if _read_head(conn) is None:
+                return
             body = json.dumps({"Customer": {"customerID": 13}}).encode()
             conn.sendall(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
@@ -1490,12 +1494,8 @@ class _AnswersOnceThenAcceptsNoMore:
             self._sockets.append(conn)
             self._sockets.append(socket.create_connection(self.address, timeout=2))  # fills the queue
             conn.settimeout(10)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                head += data
+            if _read_head(conn) is None:
+                return
             time.sleep(self.delay)
             conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             conn.close()
